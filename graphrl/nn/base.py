@@ -1,0 +1,49 @@
+"""What every graphrl message-passing layer shares: the graph-level call used by ``Processor``.
+
+Layers keep PyG's call signature, ``layer(x, edge_index, ...)``, so they drop into PyG code;
+``forward_graph(graph, x, edge_attr)`` is the entity-graph call that lets a layer pick a path
+(the attention layer runs complete graphs densely).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from graphrl.graphs.batch import EntityGraph
+
+
+def check_node_features(x: Tensor, in_channels: int, who: str) -> None:
+    """Fail clearly when ``x`` is not ``[num_nodes, in_channels]``."""
+    if x.dim() != 2 or x.shape[-1] != in_channels:
+        raise ValueError(
+            f"{who} expects node features [num_nodes, {in_channels}]; got shape {tuple(x.shape)} "
+            "(check the encoder's out_channels against the layer's in_channels)"
+        )
+
+
+def check_edge_index(edge_index: Tensor, num_nodes: int, who: str) -> None:
+    """Fail clearly when ``edge_index`` is not a ``[2, E]`` long tensor of valid node ids."""
+    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
+        raise ValueError(f"{who} expects edge_index [2, E]; got shape {tuple(edge_index.shape)}")
+    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
+        raise ValueError(
+            f"{who}: edge_index refers to node {int(edge_index.max())} but x has {num_nodes} nodes"
+        )
+
+
+class GraphLayerMixin:
+    """Default entity-graph call: the PyG-style forward on the graph's edge list."""
+
+    uses_edge_type: bool = False
+    uses_edge_attr: bool = False
+
+    def forward_graph(
+        self, graph: EntityGraph, x: Tensor, edge_attr: Tensor | None = None
+    ) -> Tensor:
+        """``x: [B * N, D_in] -> [B * N, D_out]`` on ``graph``'s edges."""
+        kwargs = {}
+        if self.uses_edge_type:
+            kwargs["edge_type"] = graph.edge_types()
+        if self.uses_edge_attr and edge_attr is not None:
+            kwargs["edge_attr"] = edge_attr
+        return self(x, graph.edge_index, **kwargs)  # type: ignore[operator]
