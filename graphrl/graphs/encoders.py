@@ -46,6 +46,7 @@ class SymbolEmbedding(nn.Module):
         self.symbol_counts = tuple(int(c) for c in symbol_counts)
         offsets = torch.tensor([0, *self.symbol_counts[:-1]]).cumsum(0)
         self.register_buffer("offsets", offsets, persistent=False)
+        self.register_buffer("counts", torch.tensor(self.symbol_counts), persistent=False)
         self.table = nn.Embedding(sum(self.symbol_counts), dim)
 
     def forward(self, symbols: Tensor) -> Tensor:

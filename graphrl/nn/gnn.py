@@ -1,4 +1,4 @@
-"""The generic graph-network block of Battaglia et al. (2018): edge update, aggregate, node update."""
+"""The generic graph-network block (Battaglia et al., 2018): edge, aggregate, node update."""
 
 from __future__ import annotations
 
