@@ -1,0 +1,217 @@
+"""Nth-farthest: the relational reasoning task of Santoro et al. 2018 (Relational RNNs, RMC).
+
+K vectors drawn uniformly from ``[-1, 1]^dim`` carry the labels ``0 .. K-1``; the question
+"which vector is the n-th farthest from vector m?" (n, m uniform in ``0 .. K-1``; ``n = 0`` is the
+farthest, ``n = K-1`` is ``m`` itself) is answered by the label of that vector. Labels equal
+entity positions, so the answer is both a pointer to an entity and a class id.
+
+Entity features (``max_entities = M``, the same layout for every ``K <= M``), one row per vector::
+
+    x[b, i] = [ vector_i (dim) | one_hot(i, M) | one_hot(n, M) | one_hot(m, M) | i == m ]
+
+so ``num_features = dim + 3 * M + 1``: a model trained on K=8 runs unchanged on K=12 or 16.
+``form="sequence"`` gives the same tensors, read as a sequence in label order (time step ``i``
+feeds vector ``i``), as the LSTM and RMC of the paper read it; ``form="set"`` marks them as an
+unordered set (the label lives in the features, so the order carries nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from datamodules.base import Batch, ProceduralDataModule, SampleFn, SizeSchedule
+
+FORMS = ("set", "sequence")
+
+
+def nth_farthest(vectors: Tensor, n: Tensor, m: Tensor) -> Tensor:
+    """Index of the ``n``-th farthest vector from vector ``m`` (``n = 0``: the farthest).
+
+    Args:
+        vectors: ``[B, K, D]`` vectors.
+        n: ``[B]`` long rank, ``0 <= n < K``.
+        m: ``[B]`` long reference index, ``0 <= m < K``.
+
+    Returns:
+        ``[B]`` long index in ``0 .. K-1``.
+    """
+    if vectors.dim() != 3:
+        raise ValueError(f"vectors must be [B, K, D], got shape {tuple(vectors.shape)}")
+    num = vectors.shape[1]
+    for name, value in (("n", n), ("m", m)):
+        if value.shape != vectors.shape[:1]:
+            raise ValueError(f"{name} must be [B]={vectors.shape[0]}, got {tuple(value.shape)}")
+        if value.numel() and (value.min() < 0 or value.max() >= num):
+            raise ValueError(f"{name} must lie in 0..K-1 = 0..{num - 1}, got {value.tolist()}")
+    rows = torch.arange(vectors.shape[0])
+    sq_dist = (vectors - vectors[rows, m].unsqueeze(1)).pow(2).sum(-1)  # [B, K]
+    order = torch.argsort(sq_dist, dim=1, descending=True, stable=True)
+    return order[rows, n]
+
+
+@dataclass(frozen=True)
+class NthFarthestTask:
+    """Draws Nth-farthest batches (picklable, so workers and DDP processes can use it).
+
+    Args:
+        dim: Vector size.
+        max_entities: Largest K; fixes the one-hot sizes of the features.
+    """
+
+    dim: int = 16
+    max_entities: int = 16
+
+    @property
+    def num_features(self) -> int:
+        """``dim + 3 * max_entities + 1``."""
+        return self.dim + 3 * self.max_entities + 1
+
+    def sample(self, batch_size: int, num_entities: int, generator: torch.Generator) -> Batch:
+        """Draw ``batch_size`` questions over ``num_entities`` vectors.
+
+        Returns:
+            ``x: [B, K, F]``, ``mask: [B, K]`` (all True), ``pos: [B, K, dim]`` (the vectors),
+            ``y: [B]`` (answer index), ``question_type: [B]`` (zeros).
+        """
+        b, k, M = batch_size, num_entities, self.max_entities
+        if not 2 <= k <= M:
+            raise ValueError(f"num_entities must be in 2..max_entities={M}, got {k}")
+        vectors = torch.rand(b, k, self.dim, generator=generator) * 2 - 1
+        n = torch.randint(0, k, (b,), generator=generator)
+        m = torch.randint(0, k, (b,), generator=generator)
+        y = nth_farthest(vectors, n, m)
+
+        ids = torch.arange(k)
+        x = torch.cat(
+            [
+                vectors,
+                F.one_hot(ids, M).float().expand(b, k, M),
+                F.one_hot(n, M).float().unsqueeze(1).expand(b, k, M),
+                F.one_hot(m, M).float().unsqueeze(1).expand(b, k, M),
+                (ids.unsqueeze(0) == m.unsqueeze(1)).float().unsqueeze(-1),
+            ],
+            dim=-1,
+        )
+        return {
+            "x": x,
+            "mask": torch.ones(b, k, dtype=torch.bool),
+            "pos": vectors,
+            "y": y,
+            "question_type": torch.zeros(b, dtype=torch.long),
+        }
+
+
+class NthFarthestDataModule(ProceduralDataModule):
+    """Nth-farthest batches; one val/test dataloader per K in ``eval_num_entities``.
+
+    Every batch has a single K (``N = K``, no padding); training K is ``num_entities`` or
+    follows ``curriculum``. Dataloader names are ``k8``, ``k12``, ... (``eval_dataloader_names``).
+
+    Args:
+        num_entities: Training K (vectors per question).
+        eval_num_entities: K of each val/test dataloader, e.g. ``[8, 12, 16]``; defaults to
+            ``[num_entities]``.
+        dim: Vector size.
+        max_entities: Largest K anywhere; sets ``num_features`` and ``num_classes``.
+        form: ``"set"`` or ``"sequence"``: how models read ``x`` (same tensors; see the module
+            docstring).
+        batch_size: Questions per batch.
+        train_samples_per_epoch: Training questions per epoch (fresh every epoch).
+        val_samples: Questions in each validation dataloader.
+        test_samples: Questions in each test dataloader.
+        seed: Base seed (train, val and test use disjoint streams).
+        curriculum: Training K to step through, e.g. ``[4, 6, 8]``; replaces ``num_entities``
+            for training when set.
+        curriculum_steps: Training-sample counts at which to move to the next K, e.g.
+            ``[100000, 200000]`` (one fewer than ``curriculum``).
+        num_workers: DataLoader worker processes.
+    """
+
+    size_prefix = "k"
+
+    def __init__(
+        self,
+        num_entities: int = 8,
+        eval_num_entities: list[int] | None = None,
+        dim: int = 16,
+        max_entities: int = 16,
+        form: Literal["set", "sequence"] = "set",
+        batch_size: int = 64,
+        train_samples_per_epoch: int = 64_000,
+        val_samples: int = 2_048,
+        test_samples: int = 8_192,
+        seed: int = 0,
+        curriculum: list[int] | None = None,
+        curriculum_steps: list[int] | None = None,
+        num_workers: int = 0,
+    ) -> None:
+        if dim < 1:
+            raise ValueError(f"dim must be >= 1, got {dim}")
+        if max_entities < 2:
+            raise ValueError(f"max_entities must be >= 2, got {max_entities}")
+        if form not in FORMS:
+            raise ValueError(f"unknown form {form!r}; choose one of: {', '.join(FORMS)}")
+        eval_sizes = [num_entities] if eval_num_entities is None else list(eval_num_entities)
+        train_sizes = [num_entities] if curriculum is None else list(curriculum)
+        for name, sizes in (
+            ("num_entities", [num_entities]),
+            ("eval_num_entities", eval_sizes),
+            ("curriculum", train_sizes),
+        ):
+            bad = [k for k in sizes if not 2 <= k <= max_entities]
+            if bad:
+                raise ValueError(
+                    f"{name} must lie in 2..max_entities={max_entities}, got {bad}; "
+                    f"raise max_entities or use fewer entities"
+                )
+        if (curriculum is None) != (curriculum_steps is None):
+            raise ValueError("curriculum and curriculum_steps must be given together")
+        schedule = SizeSchedule(tuple(train_sizes), tuple(curriculum_steps or ()))
+        super().__init__(
+            schedule,
+            eval_sizes,
+            batch_size=batch_size,
+            train_samples_per_epoch=train_samples_per_epoch,
+            val_samples=val_samples,
+            test_samples=test_samples,
+            seed=seed,
+            num_workers=num_workers,
+        )
+        self.save_hyperparameters()
+        self.form = form
+        self.task = NthFarthestTask(dim=dim, max_entities=max_entities)
+
+    @property
+    def sample_fn(self) -> SampleFn:
+        """``NthFarthestTask.sample``."""
+        return self.task.sample
+
+    @property
+    def num_features(self) -> int:
+        """``dim + 3 * max_entities + 1``."""
+        return self.task.num_features
+
+    @property
+    def num_classes(self) -> int:
+        """``max_entities``: the answer is an entity index."""
+        return self.task.max_entities
+
+    @property
+    def pos_dim(self) -> int:
+        """``dim``: ``pos`` holds the raw vectors."""
+        return self.task.dim
+
+    @property
+    def answer(self) -> str:
+        """``"pointer"``."""
+        return "pointer"
+
+    @property
+    def question_types(self) -> list[str]:
+        """A single type, ``"nth_farthest"``."""
+        return ["nth_farthest"]

@@ -1,0 +1,82 @@
+"""Callbacks every ``graphrl`` run gets: a ``metrics.json`` summary in the log directory."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any
+
+import lightning as L
+import torch
+
+
+def _scalar(value: Any) -> float | None:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            return None
+        value = value.item()
+    if isinstance(value, (int, float)) and math.isfinite(float(value)):
+        return float(value)
+    return None
+
+
+class MetricsJSON(L.Callback):
+    """Writes ``metrics.json`` (final value of every logged metric, the resolved config path,
+    wall time, samples seen) into the run's log directory at the end of fit, validate and test,
+    and prints its path.
+
+    A later stage of the same run (``fit`` then ``test``) merges into the same file under its
+    own key; nothing else in the directory is touched.
+
+    Args:
+        config_path: Path of the resolved config (the CLI passes the saved ``config.yaml``).
+    """
+
+    def __init__(self, config_path: str | None = None) -> None:
+        self.config_path = config_path
+        self._start: float | None = None
+
+    def _begin(self, *_: Any) -> None:
+        self._start = time.perf_counter()
+
+    on_fit_start = on_validation_start = on_test_start = _begin  # type: ignore[assignment]
+
+    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "validate" and trainer.state.fn == "fit":
+            return  # validation inside fit is summarised by fit
+        metrics = {k: v for k, v in ((k, _scalar(v)) for k, v in trainer.callback_metrics.items())}
+        log_dir = trainer.log_dir or trainer.default_root_dir
+        config = self.config_path or os.path.join(log_dir, "config.yaml")
+        summary = {
+            "stage": stage,
+            "metrics": {k: v for k, v in sorted(metrics.items()) if v is not None},
+            "config": os.path.abspath(config) if os.path.exists(config) else None,
+            "wall_time_s": round(time.perf_counter() - (self._start or time.perf_counter()), 3),
+            "samples_seen": int(getattr(pl_module, "samples_seen", 0)),
+            "global_step": trainer.global_step,
+        }
+        if not trainer.is_global_zero:
+            return
+        os.makedirs(log_dir, exist_ok=True)
+        path = os.path.join(log_dir, "metrics.json")
+        data: dict[str, Any] = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                data = json.load(f)
+        data[stage] = summary
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2)
+        os.replace(tmp, path)  # atomic: a crash never leaves half a file
+        print(f"metrics written to {path}")
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write(trainer, pl_module, "fit")
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write(trainer, pl_module, "validate")
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write(trainer, pl_module, "test")

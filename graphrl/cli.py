@@ -1,0 +1,134 @@
+"""The ``graphrl`` command: Lightning's CLI (fit / validate / test / predict) for every model,
+plus project commands (``evaluate``, ``render``) for trained agents.
+
+Examples:
+    graphrl fit --config configs/nth_farthest/attention.yaml
+    graphrl fit --config configs/nth_farthest/attention.yaml --model.topology=knn \\
+        --model.topology_kwargs='{k: 3}' --model.processor.layer=gcn
+    graphrl evaluate --ckpt runs/boxworld/version_0/checkpoints/last.ckpt --episodes 100
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+
+from graphrl.callbacks import MetricsJSON
+
+DATA_LINKS = ("num_features", "num_classes", "max_entities", "pos_dim", "answer", "question_types")
+
+
+def _data_attr(name: str):
+    def get(datamodule: Any) -> Any:
+        return getattr(datamodule, name)
+
+    get.__name__ = f"data_{name}"
+    return get
+
+
+class GraphRLCLI(LightningCLI):
+    """LightningCLI that links data sizes into models and writes ``metrics.json`` per run.
+
+    Args:
+        link_data: Link the DataModule's sizes (``DATA_LINKS``) into the model's arguments.
+            Runs without a DataModule (RL: the module collects its own rollouts) skip it.
+    """
+
+    def __init__(self, *args: Any, link_data: bool = True, **kwargs: Any) -> None:
+        self.link_data = link_data
+        super().__init__(*args, **kwargs)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        if not self.link_data:
+            return
+        # Sizes the data decides flow into the model at instantiation, never written in YAML.
+        for name in DATA_LINKS:
+            parser.link_arguments(
+                "data",
+                f"model.init_args.{name}",
+                compute_fn=_data_attr(name),
+                apply_on="instantiate",
+            )
+
+    def before_instantiate_classes(self) -> None:
+        ckpt = self._sub_config().get("ckpt_path")
+        if ckpt and ckpt not in ("last", "best", "hpc", "registry"):
+            check_checkpoint(ckpt)
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        self.trainer.callbacks.append(MetricsJSON())
+
+    def _sub_config(self) -> Any:
+        return self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+
+
+def _config_has_data(argv: list[str]) -> bool:
+    """Whether the command line (or a ``--config`` file in it) sets ``data``."""
+    import yaml
+
+    for i, arg in enumerate(argv):
+        if arg.startswith("--data"):
+            return True
+        path = arg.split("=", 1)[1] if arg.startswith("--config=") else None
+        if arg == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        if path and os.path.isfile(path):
+            with open(path) as f:
+                cfg = yaml.safe_load(f) or {}
+            if isinstance(cfg, dict) and cfg.get("data"):
+                return True
+    return False
+
+
+def check_checkpoint(path: str) -> None:
+    """Fail with one clear line when ``path`` is missing or not a readable Lightning checkpoint."""
+    if not os.path.isfile(path):
+        raise SystemExit(f"error: checkpoint {path!r} does not exist: pass an existing --ckpt_path")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        raise SystemExit(
+            f"error: checkpoint {path!r} is corrupt or not a torch file ({type(exc).__name__}): "
+            "pass another --ckpt_path (e.g. checkpoints/last.ckpt)"
+        ) from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise SystemExit(
+            f"error: {path!r} is not a Lightning checkpoint (no state_dict): pass a .ckpt "
+            "written by graphrl fit"
+        )
+
+
+def cli_main(args: list[str] | None = None, run: bool = True) -> GraphRLCLI:
+    """Build (and by default run) the Lightning CLI."""
+    argv = sys.argv[1:] if args is None else args
+    return GraphRLCLI(
+        L.LightningModule,
+        L.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        save_config_callback=SaveConfigCallback,
+        save_config_kwargs={"overwrite": False},
+        trainer_defaults={"default_root_dir": "runs"},
+        args=args,
+        run=run,
+        auto_configure_optimizers=False,
+        link_data=_config_has_data(argv),
+    )
+
+
+def main() -> None:
+    """Entry point of the ``graphrl`` console script."""
+    argv = sys.argv[1:]
+    if argv and argv[0] in PROJECT_COMMANDS:
+        PROJECT_COMMANDS[argv[0]](argv[1:])
+        return
+    cli_main()
+
+
+PROJECT_COMMANDS: dict[str, Any] = {}

@@ -1,0 +1,236 @@
+"""Supervised relational reasoning as a LightningModule: encoder -> topology -> processor ->
+readout -> head, every part chosen in config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+from torchmetrics import MeanMetric
+
+from graphrl.models.backbones import BackboneOutput, GraphBackbone, LSTMBackbone, MLPBackbone
+from graphrl.models.heads import LabelHead, PointerHead
+from graphrl.nn import ProcessorConfig
+
+BACKBONES = ("graph", "mlp", "lstm")
+ANSWERS = ("label", "pointer")
+
+
+def default_optimizer(params) -> torch.optim.Optimizer:
+    """AdamW, lr 3e-4 (the set-transformer calibration in issue 3)."""
+    return torch.optim.AdamW(params, lr=3e-4)
+
+
+class RelationalClassifier(L.LightningModule):
+    """Answers questions about entity sets (Nth-farthest, Sort-of-CLEVR).
+
+    Sizes the data decides (``num_features``, ``num_classes``, ``max_entities``, ``pos_dim``,
+    ``answer``, ``question_types``) are linked from the DataModule by the CLI, never written in
+    YAML. Everything else is a swap from the command line, e.g. ``--model.topology=knn
+    --model.topology_kwargs='{k: 3}' --model.processor.layer=gcn``.
+
+    Args:
+        num_features: Entity feature width ``F`` (linked from the data).
+        num_classes: Answer vocabulary size for label answers (linked).
+        max_entities: Largest entity count the data produces (linked; sizes the MLP baseline).
+        pos_dim: Coordinate width of entities (linked).
+        answer: ``label`` (class over a fixed vocabulary) or ``pointer`` (an entity; linked).
+        question_types: Names of question types, for per-type accuracy (linked).
+        backbone: ``graph`` (the relational pipeline), ``mlp`` or ``lstm`` (baselines).
+        channels: Entity width ``D``.
+        encoder: Encoder name for the graph backbone (``vectors`` for sets).
+        encoder_kwargs: Extra encoder arguments (e.g. ``{hidden_channels: 128}``).
+        topology: Topology name (``complete``, ``self`` = DeepSets, ``knn``, ``radius``, ...).
+        topology_kwargs: Topology arguments (``{k: 3}`` for knn, ``{r: 0.5}`` for radius).
+        processor: Layer type and depth (``--model.processor.layer=gcn``).
+        readout: ``max``, ``mean``, ``sum`` or ``attention``.
+        head_hidden: Hidden width of the answer head.
+        optimizer: Optimiser factory (``--optimizer`` style ``class_path``/``init_args``).
+        scheduler: Optional LR scheduler factory.
+        attention_maps: Log first/last-layer attention maps of a fixed validation batch to
+            TensorBoard at each validation (attention processors only).
+    """
+
+    def __init__(
+        self,
+        num_features: int = 16,
+        num_classes: int = 16,
+        max_entities: int = 16,
+        pos_dim: int = 16,
+        answer: str = "label",
+        question_types: list[str] | None = None,
+        backbone: str = "graph",
+        channels: int = 64,
+        encoder: str = "vectors",
+        encoder_kwargs: dict[str, Any] | None = None,
+        topology: str = "complete",
+        topology_kwargs: dict[str, Any] | None = None,
+        processor: ProcessorConfig = ProcessorConfig(),  # noqa: B008 (a dataclass, not a module)
+        readout: str = "max",
+        head_hidden: int = 128,
+        optimizer: OptimizerCallable = default_optimizer,
+        scheduler: LRSchedulerCallable | None = None,
+        attention_maps: bool = True,
+    ) -> None:
+        super().__init__()
+        if backbone not in BACKBONES:
+            raise ValueError(
+                f"unknown backbone {backbone!r}; choose one of: {', '.join(BACKBONES)}"
+            )
+        if answer not in ANSWERS:
+            raise ValueError(f"unknown answer {answer!r}; choose one of: {', '.join(ANSWERS)}")
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.question_types = list(question_types or ["all"])
+        if backbone == "graph":
+            kwargs = {"in_channels": num_features, **(encoder_kwargs or {})}
+            self.backbone: nn.Module = GraphBackbone(
+                encoder, kwargs, topology, topology_kwargs, processor, readout, channels, pos_dim
+            )
+        elif backbone == "mlp":
+            self.backbone = MLPBackbone(num_features, max_entities, channels)
+        else:
+            self.backbone = LSTMBackbone(num_features, channels)
+        self.head: nn.Module = (
+            PointerHead(channels, head_hidden)
+            if answer == "pointer"
+            else LabelHead(channels, num_classes, head_hidden)
+        )
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.metrics = nn.ModuleDict()  # "{stage}/{name}" -> MeanMetric, built in setup()
+        self.samples_seen = 0
+        self._fixed_batch: dict[str, Tensor] | None = None
+
+    # ------------------------------------------------------------------ model
+    def forward(
+        self, batch: dict[str, Tensor], return_attention_weights: bool = False
+    ) -> tuple[Tensor, BackboneOutput]:
+        """``batch -> (logits [B, num_classes or N], backbone output)``."""
+        for key in ("x", "y"):
+            if key not in batch:
+                raise ValueError(f"batch has no {key!r}: batches are dicts with x, mask, pos, y")
+        kwargs = {"return_attention_weights": True} if return_attention_weights else {}
+        out = self.backbone(batch["x"], mask=batch.get("mask"), pos=batch.get("pos"), **kwargs)
+        return self.head(out), out
+
+    # ------------------------------------------------------------------ metrics
+    def _eval_names(self, stage: str) -> list[str]:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        names = getattr(dm, "eval_dataloader_names", None)
+        return list(names) if names and stage != "train" else [""]
+
+    def setup(self, stage: str) -> None:
+        keys = ["train/acc", "train/loss"]
+        for split in ("val", "test"):
+            for suffix in self._eval_names(split):
+                tag = f"_{suffix}" if suffix else ""
+                keys += [f"{split}/acc{tag}", f"{split}/loss{tag}"]
+                keys += [f"{split}/acc_{q}{tag}" for q in self.question_types if q != "all"]
+        for key in keys:
+            if key.replace("/", ":") not in self.metrics:
+                self.metrics[key.replace("/", ":")] = MeanMetric()
+
+    def _metric(self, key: str) -> MeanMetric:
+        return self.metrics[key.replace("/", ":")]
+
+    def _step(self, batch: dict[str, Tensor], stage: str, dataloader_idx: int = 0) -> Tensor:
+        logits, _ = self(batch)
+        y = batch["y"]
+        loss = self.loss_fn(logits, y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"{stage} loss is {loss.item()} at step {self.global_step}: lower the learning "
+                "rate (--optimizer.init_args.lr) or clip gradients (--trainer.gradient_clip_val)"
+            )
+        correct = (logits.argmax(-1) == y).float()
+        b = y.shape[0]
+        suffix = "" if stage == "train" else self._eval_names(stage)[dataloader_idx]
+        tag = f"_{suffix}" if suffix else ""
+        on_step = stage == "train"
+        for name, value in (("acc", correct), ("loss", loss.detach().expand(b))):
+            metric = self._metric(f"{stage}/{name}{tag}")
+            metric(value)
+            self.log(
+                f"{stage}/{name}{tag}",
+                metric,
+                on_step=on_step,
+                on_epoch=True,
+                batch_size=b,
+                prog_bar=name == "acc",
+                add_dataloader_idx=False,
+            )
+        if stage != "train" and len(self.question_types) > 1 and "question_type" in batch:
+            for q_idx, q in enumerate(self.question_types):
+                sel = batch["question_type"] == q_idx
+                if bool(sel.any()):
+                    metric = self._metric(f"{stage}/acc_{q}{tag}")
+                    metric(correct[sel])
+                    self.log(
+                        f"{stage}/acc_{q}{tag}",
+                        metric,
+                        on_step=False,
+                        on_epoch=True,
+                        batch_size=int(sel.sum()),
+                        add_dataloader_idx=False,
+                    )
+        return loss
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        self.samples_seen += batch["y"].shape[0] * self.trainer.world_size
+        self.log(
+            "train/samples",
+            float(self.samples_seen),
+            on_step=True,
+            on_epoch=False,
+            batch_size=batch["y"].shape[0],
+        )
+        return self._step(batch, "train")
+
+    def validation_step(
+        self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if self._fixed_batch is None and dataloader_idx == 0:
+            self._fixed_batch = {k: v[:8] for k, v in batch.items()}
+        self._step(batch, "val", dataloader_idx)
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._step(batch, "test", dataloader_idx)
+
+    def predict_step(
+        self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> Tensor:
+        logits, _ = self(batch)
+        return logits.argmax(-1)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.hparams.attention_maps or self._fixed_batch is None:
+            return
+        processor = getattr(self.backbone, "processor", None)
+        if processor is None or not processor.is_attention or not len(processor.layers):
+            return
+        experiment = getattr(self.logger, "experiment", None)
+        if (
+            experiment is None
+            or not hasattr(experiment, "add_figure")
+            or not self.trainer.is_global_zero
+        ):
+            return
+        from graphrl.viz import attention_figure
+
+        with torch.no_grad():
+            _, out = self(self._fixed_batch, return_attention_weights=True)
+        mask = out.mask[0]
+        for name, idx in (("first", 0), ("last", len(out.attention) - 1)):
+            fig = attention_figure(out.attention[idx][0], f"{name} layer, sample 0", mask)
+            experiment.add_figure(f"attention/{name}_layer", fig, global_step=self.global_step)
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
