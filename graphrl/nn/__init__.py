@@ -14,6 +14,7 @@ from graphrl.nn.readout import (
     build_readout,
 )
 from graphrl.nn.rgcn import RGCNLayer
+from graphrl.nn.rmc import RelationalMemoryCore
 
 __all__ = [
     "LAYERS",
@@ -28,6 +29,7 @@ __all__ = [
     "ProcessorConfig",
     "RGCNLayer",
     "Readout",
+    "RelationalMemoryCore",
     "SumReadout",
     "build_readout",
 ]
