@@ -1,0 +1,383 @@
+"""The shared Lightning plan for on-policy actor-critic algorithms (PPO, A2C).
+
+One Lightning ``training_step`` is one *iteration*: collect a rollout of ``num_steps`` steps from
+``num_envs`` envs, compute GAE, then let the algorithm's :meth:`OnPolicyModule.update` take its
+gradient steps (manual optimisation, so the minibatch loop stays inside one step, which is the
+cheapest plan measured in DESIGN.md). The train "dataloader" is just the iteration numbers, and
+``total_timesteps`` decides how many there are; training stops once they are done whatever
+``max_epochs`` says. ``max_steps`` counts optimizer steps, as always in Lightning.
+
+Distributed: every rank builds its own envs in :meth:`setup`, env ``i`` of rank ``r`` seeded
+``seed + r * num_envs + i``; ``manual_backward`` all-reduces the gradients, so the parameters
+stay identical. ``total_timesteps`` is the budget of the whole run (all ranks together).
+
+Seeding: ``seed`` seeds the envs and the minibatch shuffling. Parameter initialisation and action
+sampling use torch's global generator: set ``seed_everything`` (Trainer/CLI) for repeatable runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningModule
+from torch import Tensor, nn
+from torch.distributions import Categorical
+
+from graphrl.rl.evaluation import evaluate_policy
+from graphrl.rl.functional import compute_gae, explained_variance
+from graphrl.rl.policies import PolicyFactory
+from graphrl.rl.rollout import (
+    RolloutCollector,
+    Transitions,
+    env_seeds,
+    env_spaces,
+    make_vector_env,
+)
+
+__all__ = ["OnPolicyModule", "policy_config"]
+
+OptimizerName = Literal["adam", "rmsprop"]
+
+_UNSTORED = "not stored in hparams: "
+
+
+class OnPolicyModule(LightningModule, ABC):
+    """Base LightningModule: envs, rollouts, GAE, optimisation plumbing, logging, evaluation.
+
+    Subclasses implement :meth:`update`. Arguments are documented on the subclasses (PPO, A2C),
+    which the CLI reads.
+    """
+
+    def __init__(
+        self,
+        *,
+        policy: PolicyFactory,
+        env_id: str,
+        env_kwargs: dict[str, Any] | None,
+        num_envs: int,
+        num_steps: int,
+        total_timesteps: int,
+        gamma: float,
+        gae_lambda: float,
+        norm_adv: bool,
+        ent_coef: float,
+        vf_coef: float,
+        max_grad_norm: float | None,
+        learning_rate: float,
+        anneal_lr: bool,
+        optimizer: OptimizerName,
+        optimizer_eps: float,
+        seed: int,
+        vector_mode: Literal["sync", "async"],
+    ) -> None:
+        super().__init__()
+        if not callable(policy):
+            hint = (
+                "; this checkpoint's policy factory was not a class: pass it again with "
+                "load_from_checkpoint(path, policy=...)"
+                if isinstance(policy, str) and policy.startswith(_UNSTORED)
+                else ""
+            )
+            raise TypeError(
+                "policy must be a factory policy(observation_space, num_actions) -> nn.Module, "
+                f"got {policy!r}{hint}"
+            )
+        _check_positive(num_envs=num_envs, num_steps=num_steps, total_timesteps=total_timesteps)
+        _check_positive(learning_rate=learning_rate, optimizer_eps=optimizer_eps)
+        _check_unit(gamma=gamma, gae_lambda=gae_lambda)
+        if optimizer not in ("adam", "rmsprop"):
+            raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {optimizer!r}")
+        if vector_mode not in ("sync", "async"):
+            raise ValueError(f"vector_mode must be 'sync' or 'async', got {vector_mode!r}")
+        if max_grad_norm is not None and max_grad_norm <= 0:
+            raise ValueError(f"max_grad_norm must be > 0 or None, got {max_grad_norm}")
+        self.save_hyperparameters()
+        self._make_hparams_loadable(policy)
+        self.automatic_optimization = False
+        # The parameters must exist before checkpoint loading and configure_optimizers, and their
+        # sizes come from the env: read the spaces from one throw-away env. The vector envs (the
+        # real resource) are built per rank in setup().
+        self.observation_space, self.num_actions = env_spaces(env_id, env_kwargs)
+        self.policy = policy(self.observation_space, self.num_actions)
+        if not isinstance(self.policy, nn.Module):
+            raise TypeError(
+                f"policy factory returned {type(self.policy).__name__}, expected an nn.Module"
+            )
+        self.collector: RolloutCollector | None = None
+        self.iteration = 0
+        self.env_steps = 0
+        self._shuffle: torch.Generator | None = None
+        self._fit_start: tuple[float, int] = (0.0, 0)
+
+    def _make_hparams_loadable(self, policy: PolicyFactory) -> None:
+        """Store a class (or ``functools.partial`` of one) policy factory as its config.
+
+        LightningCLI already saves ``{"class_path", "init_args"}``. A factory given in Python
+        is rewritten the same way and loaded through Lightning's CLI instantiator, so that
+        ``load_from_checkpoint`` works with ``weights_only=True``. Any other callable (a
+        lambda, a function) is stored only by name: pass it again to load the checkpoint,
+        ``load_from_checkpoint(path, policy=...)``.
+        """
+        if isinstance(self.hparams.policy, Mapping):
+            return
+        config = policy_config(policy)
+        if config is None:
+            self.hparams.policy = f"{_UNSTORED}{policy!r}"
+        else:
+            self.hparams.policy = config
+            self.hparams["_instantiator"] = "lightning.pytorch.cli.instantiate_module"
+
+    # ------------------------------------------------------------------ Lightning hooks
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per rank and iteration: ``num_envs * num_steps``."""
+        return self.hparams.num_envs * self.hparams.num_steps
+
+    @property
+    def num_iterations(self) -> int:
+        """Iterations of the whole run: ``total_timesteps // (batch_size * world_size)``."""
+        world_size = self.trainer.world_size if self._trainer is not None else 1
+        return self.hparams.total_timesteps // (self.batch_size * world_size)
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """``(logits [B, num_actions], value [B])`` of the policy for ``obs [B, *obs_shape]``."""
+        return self.policy(obs)
+
+    def setup(self, stage: str) -> None:
+        if stage != "fit" or self.collector is not None:
+            return
+        if self.num_iterations < 1:
+            world_size = self.trainer.world_size
+            raise ValueError(
+                f"total_timesteps={self.hparams.total_timesteps} is less than one iteration "
+                f"(num_envs * num_steps * world_size = {self.batch_size * world_size}); "
+                "raise total_timesteps or lower num_envs/num_steps"
+            )
+        seeds = env_seeds(self.hparams.seed, self.hparams.num_envs, self.global_rank)
+        envs = make_vector_env(
+            self.hparams.env_id, seeds, self.hparams.vector_mode, self.hparams.env_kwargs
+        )
+        self.collector = RolloutCollector(envs, self.hparams.num_steps, seeds)
+        self._shuffle = torch.Generator().manual_seed(self.hparams.seed + self.global_rank)
+
+    def teardown(self, stage: str) -> None:
+        if self.collector is not None:
+            self.collector.close()
+            self.collector = None
+
+    def train_dataloader(self) -> range:
+        # A plain iterable (not a DataLoader), so that Lightning adds no DistributedSampler:
+        # every rank runs every iteration on its own envs.
+        return range(self.iteration, self.num_iterations)
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        if hp.optimizer == "adam":
+            opt = torch.optim.Adam(self.parameters(), lr=hp.learning_rate, eps=hp.optimizer_eps)
+        else:
+            opt = torch.optim.RMSprop(
+                self.parameters(), lr=hp.learning_rate, alpha=0.99, eps=hp.optimizer_eps
+            )
+        if not hp.anneal_lr:
+            return opt
+        num_iterations = max(self.num_iterations, 1)
+        # Linear decay to 0 over the run, stepped once per iteration (as in CleanRL).
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda done: max(1.0 - done / num_iterations, 0.0)
+        )
+        return [opt], [schedule]
+
+    def on_train_start(self) -> None:
+        self._fit_start = (time.perf_counter(), self.env_steps)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["on_policy"] = {"iteration": self.iteration, "env_steps": self.env_steps}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("on_policy", {})
+        self.iteration = state.get("iteration", 0)
+        self.env_steps = state.get("env_steps", 0)
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        if self.collector is None:
+            raise RuntimeError("no envs: the module trains only through Trainer.fit")
+        hp = self.hparams
+        opt = self.optimizers()
+        learning_rate = opt.param_groups[0]["lr"]
+
+        buffer = self.collector.collect(self.policy, self.device)
+        advantages, returns = compute_gae(
+            buffer.rewards,
+            buffer.values,
+            buffer.terminations,
+            buffer.truncations,
+            buffer.final_values,
+            buffer.next_value,
+            hp.gamma,
+            hp.gae_lambda,
+        )
+        metrics = self.update(buffer.transitions(advantages, returns))
+        metrics["losses/explained_variance"] = explained_variance(
+            buffer.values.flatten(), returns.flatten()
+        )
+        self.iteration += 1
+        self.env_steps += self.batch_size * self.trainer.world_size
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:
+            scheduler.step()
+        self._log_iteration(metrics, learning_rate)
+        if self.iteration >= self.num_iterations:
+            self.trainer.should_stop = True
+
+    # ------------------------------------------------------------------ for subclasses
+
+    @abstractmethod
+    def update(self, data: Transitions) -> dict[str, Tensor]:
+        """Take the algorithm's gradient steps on one rollout.
+
+        Args:
+            data: The rollout flattened to ``B = num_steps * num_envs`` transitions.
+
+        Returns:
+            Detached scalar metrics keyed by their CleanRL names (``losses/...``).
+        """
+
+    def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Re-run the policy: ``(logprob [B], entropy [B], value [B])`` of ``actions [B]``."""
+        logits, value = self.policy(obs)
+        dist = Categorical(logits=logits, validate_args=False)
+        return dist.log_prob(actions), dist.entropy(), value
+
+    def optimize(self, loss: Tensor, losses: dict[str, Tensor]) -> None:
+        """One optimizer step on ``loss``: backward (all-reduced under DDP), clip, check, step.
+
+        Raises:
+            FloatingPointError: if the gradients are not finite. Nothing is updated, so the
+                parameters and any checkpoint stay clean; ``losses`` name the culprit.
+        """
+        opt = self.optimizers()
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.hparams.max_grad_norm is not None:
+            self.clip_gradients(
+                opt, gradient_clip_val=self.hparams.max_grad_norm, gradient_clip_algorithm="norm"
+            )
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        # Gradients are identical on every rank after the all-reduce, so all ranks raise together.
+        if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+            raise FloatingPointError(self._non_finite_message(losses))
+        opt.step()
+
+    def _non_finite_message(self, losses: dict[str, Tensor]) -> str:
+        bad = [f"{k}={v.item()}" for k, v in losses.items() if not torch.isfinite(v).all()]
+        culprit = ", ".join(bad) if bad else "a loss on another rank (gradients are not finite)"
+        lr = self.optimizers().param_groups[0]["lr"]
+        return (
+            f"non-finite loss at iteration {self.iteration}: {culprit}; parameters were not "
+            f"updated. Lower learning_rate (now {lr:g}), or check the env's rewards"
+        )
+
+    # ------------------------------------------------------------------ logging
+
+    def _log_iteration(self, metrics: dict[str, Tensor], learning_rate: float) -> None:
+        assert self.collector is not None
+        episodes = self.collector.episodes.pop()
+        # One collective per iteration, on every rank, even with no finished episode.
+        sums = torch.tensor(episodes.sums(), dtype=torch.float32, device=self.device)
+        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
+        count, return_sum, length_sum, solved_sum, solved_count = sums.tolist()
+        start_time, start_steps = self._fit_start
+        elapsed = max(time.perf_counter() - start_time, 1e-9)
+        logged: dict[str, Tensor | float] = {
+            **metrics,
+            "charts/learning_rate": learning_rate,
+            "charts/SPS": (self.env_steps - start_steps) / elapsed,
+            "train/env_steps": torch.tensor(self.env_steps, dtype=torch.float64),
+        }
+        if count > 0:
+            logged["charts/episodic_return"] = return_sum / count
+            logged["charts/episodic_length"] = length_sum / count
+            self.log("ret", return_sum / count, prog_bar=True, logger=False, batch_size=1)
+        if solved_count > 0:
+            logged["charts/solve_rate"] = solved_sum / solved_count
+            self.log("solve", solved_sum / solved_count, prog_bar=True, logger=False, batch_size=1)
+        self.log_dict(logged, on_step=True, on_epoch=False, batch_size=1)
+
+    # ------------------------------------------------------------------ evaluation
+
+    def evaluate(
+        self,
+        env_id: str | None = None,
+        episodes: int = 100,
+        seed: int = 0,
+        greedy: bool = True,
+        num_envs: int = 8,
+        **env_kwargs: Any,
+    ) -> dict[str, float]:
+        """Run the policy on fresh envs for ``episodes`` episodes.
+
+        Args:
+            env_id: Environment id; the training env (and its ``env_kwargs``, updated with the
+                ones given here) by default.
+            episodes: Episodes to run.
+            seed: Env ``i`` is seeded ``seed + i``.
+            greedy: Take the argmax action; otherwise sample from the policy.
+            num_envs: Envs stepped in parallel (at most ``episodes``).
+            **env_kwargs: Keyword arguments for the env.
+
+        Returns:
+            ``{"solve_rate", "mean_return", "mean_length", "episodes"}``; ``solve_rate`` is NaN
+            when the env does not report ``info["solved"]``.
+        """
+        if env_id is None:
+            env_id = self.hparams.env_id
+            env_kwargs = {**(self.hparams.env_kwargs or {}), **env_kwargs}
+        stats = evaluate_policy(
+            self.policy,
+            env_id,
+            episodes=episodes,
+            seed=seed,
+            greedy=greedy,
+            num_envs=num_envs,
+            device=self.device,
+            env_kwargs=env_kwargs,
+        )
+        solved = stats.solved[~np.isnan(stats.solved)]
+        return {
+            "solve_rate": float(solved.mean()) if solved.size else math.nan,
+            "mean_return": float(stats.returns.mean()),
+            "mean_length": float(stats.lengths.mean()),
+            "episodes": len(stats),
+        }
+
+
+def policy_config(policy: PolicyFactory) -> dict[str, Any] | None:
+    """``{"class_path", "init_args"}`` of a policy class or keyword partial of one, or None."""
+    init_args: dict[str, Any] = {}
+    if isinstance(policy, functools.partial) and not policy.args:
+        init_args = dict(policy.keywords)
+        policy = policy.func
+    if not inspect.isclass(policy) or "<locals>" in policy.__qualname__:
+        return None
+    return {"class_path": f"{policy.__module__}.{policy.__qualname__}", "init_args": init_args}
+
+
+def _check_positive(**values: float) -> None:
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, got {value}")
+
+
+def _check_unit(**values: float) -> None:
+    for name, value in values.items():
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value}")

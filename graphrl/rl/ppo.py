@@ -1,0 +1,144 @@
+"""Proximal Policy Optimization (Schulman et al., 2017): CleanRL's ``ppo.py`` in Lightning."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from graphrl.rl.functional import normalize_advantages, ppo_policy_loss, value_loss
+from graphrl.rl.on_policy import OnPolicyModule, OptimizerName
+from graphrl.rl.policies import MLPPolicy, PolicyFactory
+from graphrl.rl.rollout import Transitions
+
+__all__ = ["PPO"]
+
+
+class PPO(OnPolicyModule):
+    """PPO with a clipped surrogate, GAE, optional value clipping and early stop on KL.
+
+    Each training step collects ``num_envs * num_steps`` transitions, then runs
+    ``update_epochs`` passes over them in ``num_minibatches`` shuffled minibatches.
+
+    Args:
+        env_id: Environment id (``graphrl/BoxWorld-...``, ``MiniGrid-...`` or a gymnasium id).
+        policy: Policy factory ``policy(observation_space, num_actions) -> nn.Module``; in YAML a
+            ``class_path`` with the policy's own ``init_args``.
+        env_kwargs: Keyword arguments for every env.
+        num_envs: Parallel envs per rank.
+        num_steps: Steps per env and rollout.
+        total_timesteps: Env steps of the whole run (all ranks); sets the number of iterations.
+        gamma: Discount factor.
+        gae_lambda: GAE lambda.
+        update_epochs: Passes over each rollout.
+        num_minibatches: Minibatches per pass.
+        norm_adv: Normalise advantages per minibatch.
+        clip_coef: Surrogate clipping coefficient.
+        clip_vloss: Clip the value loss with ``clip_coef`` as well.
+        ent_coef: Entropy bonus coefficient.
+        vf_coef: Value loss coefficient.
+        max_grad_norm: Global gradient-norm clip (None: no clipping).
+        target_kl: Stop the update epochs early once the approximate KL exceeds it.
+        learning_rate: Optimizer learning rate.
+        anneal_lr: Decay the learning rate linearly to 0 over the run.
+        optimizer: ``adam`` or ``rmsprop``.
+        optimizer_eps: Optimizer epsilon.
+        seed: Seed of the envs (env ``i`` of rank ``r``: ``seed + r * num_envs + i``) and shuffling.
+        vector_mode: ``sync`` (envs in this process) or ``async`` (a process per env).
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        policy: PolicyFactory = MLPPolicy,
+        env_kwargs: dict[str, Any] | None = None,
+        num_envs: int = 8,
+        num_steps: int = 128,
+        total_timesteps: int = 500_000,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        update_epochs: int = 4,
+        num_minibatches: int = 4,
+        norm_adv: bool = True,
+        clip_coef: float = 0.2,
+        clip_vloss: bool = True,
+        ent_coef: float = 0.01,
+        vf_coef: float = 0.5,
+        max_grad_norm: float | None = 0.5,
+        target_kl: float | None = None,
+        learning_rate: float = 2.5e-4,
+        anneal_lr: bool = True,
+        optimizer: OptimizerName = "adam",
+        optimizer_eps: float = 1e-5,
+        seed: int = 1,
+        vector_mode: Literal["sync", "async"] = "sync",
+    ) -> None:
+        super().__init__(
+            policy=policy,
+            env_id=env_id,
+            env_kwargs=env_kwargs,
+            num_envs=num_envs,
+            num_steps=num_steps,
+            total_timesteps=total_timesteps,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            norm_adv=norm_adv,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            learning_rate=learning_rate,
+            anneal_lr=anneal_lr,
+            optimizer=optimizer,
+            optimizer_eps=optimizer_eps,
+            seed=seed,
+            vector_mode=vector_mode,
+        )
+        if update_epochs < 1:
+            raise ValueError(f"update_epochs must be >= 1, got {update_epochs}")
+        if not 1 <= num_minibatches <= self.batch_size:
+            raise ValueError(
+                f"num_minibatches must be in [1, num_envs * num_steps = {self.batch_size}], "
+                f"got {num_minibatches}"
+            )
+        if clip_coef <= 0:
+            raise ValueError(f"clip_coef must be > 0, got {clip_coef}")
+        if target_kl is not None and target_kl <= 0:
+            raise ValueError(f"target_kl must be > 0 or None, got {target_kl}")
+
+    def update(self, data: Transitions) -> dict[str, Tensor]:
+        """``update_epochs`` passes of ``num_minibatches`` clipped-surrogate steps over ``data``."""
+        hp = self.hparams
+        history: dict[str, list[Tensor]] = {}
+        for _ in range(hp.update_epochs):
+            order = torch.randperm(len(data), generator=self._shuffle).to(self.device)
+            for index in order.tensor_split(hp.num_minibatches):
+                batch = data[index]
+                logprob, entropy, value = self.evaluate_actions(batch.obs, batch.actions)
+                advantages = batch.advantages
+                if hp.norm_adv:
+                    advantages = normalize_advantages(advantages)
+                policy_loss, approx_kl, clipfrac = ppo_policy_loss(
+                    logprob, batch.logprobs, advantages, hp.clip_coef
+                )
+                v_loss = value_loss(
+                    value, batch.values, batch.returns, hp.clip_coef if hp.clip_vloss else None
+                )
+                entropy = entropy.mean()
+                loss = policy_loss - hp.ent_coef * entropy + hp.vf_coef * v_loss
+                losses = {
+                    "losses/policy_loss": policy_loss.detach(),
+                    "losses/value_loss": v_loss.detach(),
+                    "losses/entropy": entropy.detach(),
+                    "losses/approx_kl": approx_kl,
+                    "losses/clipfrac": clipfrac,
+                }
+                self.optimize(loss, losses)
+                for name, tensor in losses.items():
+                    history.setdefault(name, []).append(tensor)
+            if hp.target_kl is not None:
+                # Every rank must take the same decision, or DDP would wait forever.
+                kl = self.trainer.strategy.reduce(approx_kl, reduce_op="mean")
+                if kl > hp.target_kl:
+                    break
+        return {name: torch.stack(values).mean() for name, values in history.items()}

@@ -1,0 +1,405 @@
+"""Vectorised experience collection into preallocated, padded rollout tensors.
+
+The collector steps a ``gymnasium`` vector env ``num_steps`` times, running the policy once per
+step on the whole batch of observations under ``torch.no_grad()``, and writes into tensors of
+shape ``[T, N, ...]`` (``T = num_steps``, ``N = num_envs``) that stay on the model's device
+between rollouts. Nothing here loops over environments in Python.
+
+Autoreset: the vector envs use gymnasium's **same-step** autoreset
+(``AutoresetMode.SAME_STEP``). When an episode ends at step ``t``, ``step`` returns that step's
+true reward and termination/truncation flags together with the *first observation of the next
+episode*; the episode's final observation and info arrive in ``info["final_obs"]`` and
+``info["final_info"]``. We chose it over gymnasium's default next-step mode because next-step
+mode spends one step per episode on a transition that is not part of the MDP (its action is
+ignored, its reward is 0), and every loss would have to mask it out. The price of same-step mode
+is one extra critic call on the steps where some episode is truncated, to store
+``V(final obs)`` for bootstrapping (see :func:`graphrl.rl.functional.compute_gae`).
+
+Seeding: env ``i`` of rank ``r`` is seeded ``seed + r * num_envs + i`` on its first reset;
+later episodes draw from that env's own generator, so no two envs of a run share a stream.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.distributions import Categorical
+
+__all__ = [
+    "EpisodeStats",
+    "EpisodeTracker",
+    "RolloutBuffer",
+    "RolloutCollector",
+    "Transitions",
+    "env_seeds",
+    "env_spaces",
+    "make_single_env",
+    "make_vector_env",
+    "solved_flags",
+]
+
+VectorMode = Literal["sync", "async"]
+
+_PROJECT_PREFIXES = ("graphrl/", "MiniGrid-")
+
+
+def make_single_env(env_id: str, seed: int | None = None, **env_kwargs: Any) -> gym.Env:
+    """Build one environment.
+
+    Project ids (``graphrl/...`` and ``MiniGrid-...``) go through :func:`graphrl.envs.make_env`,
+    which returns integer-symbol grid observations; any other id is passed to
+    ``gymnasium.make`` (e.g. ids a test registers, or ``CartPole-v1``).
+
+    Args:
+        env_id: Registered environment id.
+        seed: Seed handed to ``graphrl.envs.make_env`` (gymnasium ids are seeded on reset).
+        **env_kwargs: Keyword arguments for the env constructor.
+    """
+    if env_id.startswith(_PROJECT_PREFIXES):
+        from graphrl.envs import make_env
+
+        return make_env(env_id, seed=seed, **env_kwargs)
+    return gym.make(env_id, **env_kwargs)
+
+
+def _check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> int:
+    if not isinstance(observation_space, gym.spaces.Box):
+        raise TypeError(
+            f"{env_id} has observation space {observation_space}; on-policy modules need a "
+            "Box (an array), e.g. wrap MiniGrid with ImgObsWrapper or use graphrl.envs.make_env"
+        )
+    if not isinstance(action_space, gym.spaces.Discrete) or int(action_space.start) != 0:
+        raise TypeError(
+            f"{env_id} has action space {action_space}; on-policy modules need "
+            "Discrete(n) starting at 0"
+        )
+    return int(action_space.n)
+
+
+def env_spaces(env_id: str, env_kwargs: dict[str, Any] | None = None) -> tuple[gym.spaces.Box, int]:
+    """Read ``(observation_space, num_actions)`` from one throw-away instance of ``env_id``.
+
+    If the env exposes ``symbol_counts`` (one count per channel of an ``(H, W, C)`` symbol
+    grid, as ``graphrl.envs`` envs do), the returned space is tightened to
+    ``high[..., c] = symbol_counts[c] - 1`` so that policies can size embeddings and scale
+    inputs from the space alone.
+
+    Raises:
+        TypeError: if the observation space is not a ``Box`` or the actions not ``Discrete``.
+    """
+    env = make_single_env(env_id, **(env_kwargs or {}))
+    try:
+        space = env.observation_space
+        num_actions = _check_spaces(env_id, space, env.action_space)
+        try:
+            counts = env.get_wrapper_attr("symbol_counts")
+        except AttributeError:
+            return space, num_actions
+        if len(space.shape) != 3 or len(counts) != space.shape[-1]:
+            raise ValueError(
+                f"{env_id} has symbol_counts {tuple(counts)} but observation shape "
+                f"{space.shape}; expected one count per channel of an (H, W, C) grid"
+            )
+        high = np.broadcast_to(np.asarray(counts, dtype=space.dtype) - 1, space.shape)
+        return gym.spaces.Box(0, high.copy(), space.shape, space.dtype), num_actions
+    finally:
+        env.close()
+
+
+def env_seeds(seed: int, num_envs: int, rank: int = 0) -> list[int]:
+    """Seeds of the ``num_envs`` envs of ``rank``: ``seed + rank * num_envs + i``."""
+    return [seed + rank * num_envs + i for i in range(num_envs)]
+
+
+def make_vector_env(
+    env_id: str,
+    seeds: list[int],
+    vector_mode: VectorMode = "sync",
+    env_kwargs: dict[str, Any] | None = None,
+) -> gym.vector.VectorEnv:
+    """A same-step-autoreset vector env with one sub-env per seed (not reset yet).
+
+    Args:
+        env_id: Environment id (see :func:`make_single_env`).
+        seeds: One seed per sub-env; also pass them to the first ``reset(seed=seeds)``.
+        vector_mode: ``"sync"`` steps envs in this process, ``"async"`` one process each.
+        env_kwargs: Keyword arguments for every sub-env.
+    """
+    if vector_mode not in ("sync", "async"):
+        raise ValueError(f"vector_mode must be 'sync' or 'async', got {vector_mode!r}")
+    if not seeds:
+        raise ValueError("make_vector_env needs at least one env (num_envs >= 1)")
+    env_fns = [
+        functools.partial(make_single_env, env_id, seed, **(env_kwargs or {})) for seed in seeds
+    ]
+    vector_cls = gym.vector.SyncVectorEnv if vector_mode == "sync" else gym.vector.AsyncVectorEnv
+    envs = vector_cls(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    _check_spaces(env_id, envs.single_observation_space, envs.single_action_space)
+    return envs
+
+
+@dataclass
+class EpisodeStats:
+    """Finished episodes: returns, lengths and solved flags (NaN where the env did not say)."""
+
+    returns: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    solved: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.returns)
+
+    def sums(self) -> list[float]:
+        """``[count, sum return, sum length, solved count, episodes reporting solved]``."""
+        known = ~np.isnan(self.solved)
+        return [
+            float(len(self)),
+            float(self.returns.sum()),
+            float(self.lengths.sum()),
+            float(self.solved[known].sum()),
+            float(known.sum()),
+        ]
+
+
+class EpisodeTracker:
+    """Running return and length of every env; records each episode when it ends.
+
+    Args:
+        num_envs: Number of parallel envs.
+    """
+
+    def __init__(self, num_envs: int) -> None:
+        self.num_envs = num_envs
+        self._return = np.zeros(num_envs)
+        self._length = np.zeros(num_envs, dtype=np.int64)
+        self._finished: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def update(
+        self, rewards: np.ndarray, done: np.ndarray, solved: np.ndarray | None = None
+    ) -> None:
+        """Add one vector step.
+
+        Args:
+            rewards: ``[N]`` rewards of the step.
+            done: ``[N]`` bool, episode ended (terminated or truncated) at this step.
+            solved: ``[N]`` float, 1/0 where the env reported ``info["solved"]``, NaN elsewhere.
+        """
+        self._return += rewards
+        self._length += 1
+        if done.any():
+            flags = np.full(self.num_envs, np.nan) if solved is None else solved
+            self._finished.append(
+                (self._return[done].copy(), self._length[done].copy(), flags[done].copy())
+            )
+            self._return[done] = 0.0
+            self._length[done] = 0
+
+    def pop(self) -> EpisodeStats:
+        """Return the episodes finished since the last call and forget them."""
+        if not self._finished:
+            return EpisodeStats()
+        returns, lengths, solved = (np.concatenate(parts) for parts in zip(*self._finished))
+        self._finished = []
+        return EpisodeStats(returns, lengths, solved)
+
+
+def solved_flags(info: dict[str, Any], num_envs: int) -> np.ndarray | None:
+    """``[N]`` ``final_info["solved"]`` as 1/0, NaN where absent; None if no env reported it."""
+    final_info = info.get("final_info")
+    if not final_info or "solved" not in final_info:
+        return None
+    flags = np.full(num_envs, np.nan)
+    mask = final_info["_solved"]
+    flags[mask] = final_info["solved"][mask].astype(np.float64)
+    return flags
+
+
+def _check_policy_output(logits: Tensor, value: Tensor, batch: int, actions: gym.Space) -> None:
+    expected = (batch, int(actions.n))
+    if tuple(logits.shape) != expected or tuple(value.shape) != (batch,):
+        raise ValueError(
+            f"policy must return logits {list(expected)} and value [{batch}], got "
+            f"{list(logits.shape)} and {list(value.shape)} (squeeze the value head's last dim)"
+        )
+
+
+def _torch_dtype(dtype: np.dtype) -> torch.dtype:
+    return torch.from_numpy(np.zeros(0, dtype=dtype)).dtype
+
+
+@dataclass
+class Transitions:
+    """A flat batch of transitions ``[B, ...]`` for the update (``B = T * N`` or a minibatch)."""
+
+    obs: Tensor  # [B, *obs_shape]
+    actions: Tensor  # [B] int64
+    logprobs: Tensor  # [B] log pi_old(a|s)
+    values: Tensor  # [B] V_old(s)
+    advantages: Tensor  # [B]
+    returns: Tensor  # [B]
+
+    def __len__(self) -> int:
+        return self.actions.shape[0]
+
+    def __getitem__(self, index: Tensor) -> Transitions:
+        """Select transitions by an index tensor ``[b]`` (one gather per field)."""
+        return Transitions(*(getattr(self, f.name)[index] for f in fields(self)))
+
+
+@dataclass
+class RolloutBuffer:
+    """Preallocated ``[T, N, ...]`` tensors of one rollout (see ``graphrl.rl.functional``)."""
+
+    obs: Tensor  # [T, N, *obs_shape], the env's dtype (uint8 for symbol grids)
+    actions: Tensor  # [T, N] int64
+    logprobs: Tensor  # [T, N]
+    values: Tensor  # [T, N] V(obs[t])
+    rewards: Tensor  # [T, N]
+    terminations: Tensor  # [T, N] 1.0 where the episode terminated at t
+    truncations: Tensor  # [T, N] 1.0 where it was truncated at t
+    final_values: Tensor  # [T, N] V(final obs) where truncated, else 0
+    next_value: Tensor  # [N] V(obs after the last step)
+
+    @classmethod
+    def allocate(
+        cls,
+        num_steps: int,
+        num_envs: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: torch.dtype,
+        device: torch.device,
+    ) -> RolloutBuffer:
+        """Zero-filled buffer for ``num_steps`` steps of ``num_envs`` envs on ``device``."""
+
+        def zeros(dtype: torch.dtype = torch.float32) -> Tensor:
+            return torch.zeros((num_steps, num_envs), dtype=dtype, device=device)
+
+        return cls(
+            obs=torch.zeros((num_steps, num_envs, *obs_shape), dtype=obs_dtype, device=device),
+            actions=zeros(torch.long),
+            logprobs=zeros(),
+            values=zeros(),
+            rewards=zeros(),
+            terminations=zeros(),
+            truncations=zeros(),
+            final_values=zeros(),
+            next_value=torch.zeros(num_envs, device=device),
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.obs.device
+
+    def transitions(self, advantages: Tensor, returns: Tensor) -> Transitions:
+        """Flatten the rollout (``[T, N] -> [T * N]``) with its ``[T, N]`` advantages/returns."""
+        return Transitions(
+            obs=self.obs.flatten(0, 1),
+            actions=self.actions.flatten(),
+            logprobs=self.logprobs.flatten(),
+            values=self.values.flatten(),
+            advantages=advantages.flatten(),
+            returns=returns.flatten(),
+        )
+
+
+class RolloutCollector:
+    """Steps a vector env with a policy and fills a :class:`RolloutBuffer`.
+
+    The collector owns the envs and their current observations, so consecutive rollouts
+    continue the same episodes. Call :meth:`close` when done.
+
+    Args:
+        envs: A vector env built with same-step autoreset (:func:`make_vector_env`).
+        num_steps: Steps per env and rollout (``T``).
+        seeds: Seeds for the first reset, one per sub-env.
+    """
+
+    def __init__(self, envs: gym.vector.VectorEnv, num_steps: int, seeds: list[int]) -> None:
+        if envs.metadata.get("autoreset_mode") != gym.vector.AutoresetMode.SAME_STEP:
+            raise ValueError(
+                "RolloutCollector needs a vector env with autoreset_mode=SAME_STEP; "
+                "build it with graphrl.rl.rollout.make_vector_env"
+            )
+        if num_steps < 1:
+            raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+        if len(seeds) != envs.num_envs:
+            raise ValueError(f"got {len(seeds)} seeds for {envs.num_envs} envs")
+        self.envs = envs
+        self.num_envs = envs.num_envs
+        self.num_steps = num_steps
+        self.seeds = list(seeds)
+        space = envs.single_observation_space
+        self.obs_shape: tuple[int, ...] = tuple(space.shape)
+        self.obs_dtype = _torch_dtype(space.dtype)
+        self.episodes = EpisodeTracker(self.num_envs)
+        self.buffer: RolloutBuffer | None = None
+        self._next_obs: np.ndarray | None = None
+
+    def reset(self) -> np.ndarray:
+        """Reset every env with its seed; returns the observations ``[N, *obs_shape]``."""
+        self._next_obs, _ = self.envs.reset(seed=self.seeds)
+        self.episodes = EpisodeTracker(self.num_envs)
+        return self._next_obs
+
+    def _buffer_on(self, device: torch.device) -> RolloutBuffer:
+        if self.buffer is None or self.buffer.device != device:
+            self.buffer = RolloutBuffer.allocate(
+                self.num_steps, self.num_envs, self.obs_shape, self.obs_dtype, device
+            )
+        return self.buffer
+
+    @torch.no_grad()
+    def collect(self, policy: nn.Module, device: torch.device | str = "cpu") -> RolloutBuffer:
+        """Run ``num_steps`` vector steps, sampling actions from ``policy``.
+
+        Args:
+            policy: Maps obs ``[N, *obs_shape]`` to ``(logits [N, A], value [N])``.
+            device: Where the policy lives and the buffer is kept.
+
+        Returns:
+            The collector's buffer, overwritten in place by every call.
+        """
+        device = torch.device(device)
+        if self._next_obs is None:
+            self.reset()
+        buffer = self._buffer_on(device)
+        obs = torch.as_tensor(self._next_obs).to(device)
+        for t in range(self.num_steps):
+            buffer.obs[t] = obs
+            logits, value = policy(obs)
+            if t == 0:
+                _check_policy_output(logits, value, self.num_envs, self.envs.single_action_space)
+            dist = Categorical(logits=logits, validate_args=False)
+            action = dist.sample()
+            buffer.actions[t] = action
+            buffer.logprobs[t] = dist.log_prob(action)
+            buffer.values[t] = value
+
+            next_obs, reward, terminated, truncated, info = self.envs.step(action.cpu().numpy())
+            buffer.rewards[t] = torch.as_tensor(reward, dtype=torch.float32).to(device)
+            buffer.terminations[t] = torch.as_tensor(terminated, dtype=torch.float32).to(device)
+            buffer.truncations[t] = torch.as_tensor(truncated, dtype=torch.float32).to(device)
+            buffer.final_values[t] = 0.0
+            # A truncated episode is bootstrapped from the value of where it stopped: its final
+            # observation, which same-step autoreset hands over in info["final_obs"].
+            bootstrap = np.flatnonzero(truncated & ~terminated)
+            if bootstrap.size:
+                final_obs = np.stack(info["final_obs"][bootstrap])
+                _, final_value = policy(torch.as_tensor(final_obs).to(device))
+                buffer.final_values[t, torch.as_tensor(bootstrap, device=device)] = final_value
+
+            self.episodes.update(reward, terminated | truncated, solved_flags(info, self.num_envs))
+            self._next_obs = next_obs
+            obs = torch.as_tensor(next_obs).to(device)
+        buffer.next_value.copy_(policy(obs)[1])
+        return buffer
+
+    def close(self) -> None:
+        """Close the vector env (and its worker processes in async mode)."""
+        self.envs.close()
