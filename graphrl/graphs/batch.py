@@ -76,6 +76,19 @@ class EntityGraph:
             )
         if self.nodes_per_graph == 0:
             raise ValueError("EntityGraph has no node slots (N=0): an empty entity set")
+        if self.pos.dim() != 2 or self.pos.shape[0] != self.x.shape[0]:
+            raise ValueError(
+                f"EntityGraph.pos must be [B*N, P] with B*N={self.x.shape[0]}, "
+                f"got {tuple(self.pos.shape)}"
+            )
+        if self.grid_shape is not None and (
+            self.grid_shape[0] * self.grid_shape[1] != self.nodes_per_graph
+        ):
+            raise ValueError(
+                f"EntityGraph.grid_shape {tuple(self.grid_shape)} has "
+                f"{self.grid_shape[0] * self.grid_shape[1]} cells but each graph has "
+                f"N={self.nodes_per_graph} node slots"
+            )
 
     # ------------------------------------------------------------------ sizes and PyG fields
     @property

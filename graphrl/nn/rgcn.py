@@ -6,6 +6,7 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from graphrl.nn.base import GraphLayerMixin, check_edge_index, check_node_features
 
@@ -22,10 +23,15 @@ class RGCNLayer(GraphLayerMixin, nn.Module):
     ``root_weight=False``, ``aggr="sum"`` and ``W_r`` the kernel's taps, this **is**
     ``Conv2d(kernel_size=k, padding=k // 2)``: "CNNs are R-GCNs on a grid".
 
-    Implementation: all relations' transforms in one matmul, ``H = x [W_1 .. W_R]``
-    (``[num_nodes, R, out]``), then one gather of ``H[j, r]`` per edge and one scatter-add into
-    ``i``. This bypasses PyG's ``RGCNConv`` on purpose: its per-relation loop measured 3.4x
-    ``Conv2d`` on a 7x7 grid batch and ``FastRGCNConv`` 150x (see ``scripts/bench_layers.py``).
+    Implementation: when every node receives and sends at most one edge of each relation (as
+    on ``relative``, detected from the edges), an exact im2col path: gather
+    ``X_col[i, r] = x[sender of i by r]`` (zeros where there is none), then one
+    ``[N, R * in] @ [R * in, out]`` matmul, as ``Conv2d`` does (both aggregations coincide
+    then); its backward gathers too (see :class:`_GatherMatmul`). Otherwise all relations'
+    transforms in one matmul, ``H = x [W_1 .. W_R]`` (``[num_nodes, R, out]``), then one gather
+    of ``H[j, r]`` per edge and one scatter-add into ``i``. This bypasses PyG's ``RGCNConv`` on
+    purpose: its per-relation loop measured 3.4x ``Conv2d`` on a 7x7 grid batch and
+    ``FastRGCNConv`` 150x (see ``scripts/bench_layers.py``).
 
     Args:
         in_channels: Node feature width.
@@ -94,15 +100,25 @@ class RGCNLayer(GraphLayerMixin, nn.Module):
                 f"{self.num_relations} (set num_relations from the topology)"
             )
         num_nodes, r, out_c = x.shape[0], self.num_relations, self.out_channels
-        # [N, in] @ [in, R*out]: every relation's transform of every node, one matmul.
-        h = (x @ self.weight.permute(1, 0, 2).reshape(self.in_channels, r * out_c)).view(-1, out_c)
         src, dst = edge_index
-        messages = h.index_select(0, src * r + edge_type)  # H[j, r_ji]: [E, out]
-        if self.aggr == "mean":
-            counts = torch.zeros(num_nodes * r, device=x.device, dtype=x.dtype)
-            counts.index_add_(0, dst * r + edge_type, torch.ones_like(dst, dtype=x.dtype))
-            messages = messages / counts[dst * r + edge_type].unsqueeze(-1)
-        out = x.new_zeros(num_nodes, out_c).index_add_(0, dst, messages)
+        slot = dst * r + edge_type  # (receiver i, relation r) of every edge
+        send_slot = src * r + edge_type  # (sender j, relation r) of every edge
+        counts = torch.bincount(slot, minlength=num_nodes * r)  # [N * R]
+        if bool((counts <= 1).all()) and bool(
+            (torch.bincount(send_slot, minlength=num_nodes * r) <= 1).all()
+        ):
+            # im2col; index N stands for "no such edge" (a zero row).
+            sender = torch.full_like(counts, num_nodes).index_put_((slot,), src)
+            receiver = torch.full_like(counts, num_nodes).index_put_((send_slot,), dst)
+            out = _GatherMatmul.apply(x, self.weight, sender, receiver)
+        else:
+            # [N, in] @ [in, R*out]: every relation's transform of every node, one matmul.
+            weight = self.weight.permute(1, 0, 2).reshape(self.in_channels, r * out_c)
+            h = (x @ weight).view(-1, out_c)
+            messages = h.index_select(0, src * r + edge_type)  # H[j, r_ji]: [E, out]
+            if self.aggr == "mean":
+                messages = messages / counts[slot].unsqueeze(-1).to(x.dtype)
+            out = x.new_zeros(num_nodes, out_c).index_add_(0, dst, messages)
         if self.root is not None:
             out = out + self.root(x)
         if self.bias is not None:
@@ -114,3 +130,45 @@ class RGCNLayer(GraphLayerMixin, nn.Module):
             f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
             f"num_relations={self.num_relations})"
         )
+
+
+def _gather_rows(x: Tensor, index: Tensor) -> Tensor:
+    """Rows ``[x; 0][index]``: index ``len(x)`` reads a zero row. ``[M] -> [M, D]``."""
+    return torch.cat([x, x.new_zeros(1, x.shape[1])]).index_select(0, index)
+
+
+class _GatherMatmul(torch.autograd.Function):
+    """``X_col @ W`` with ``X_col[i, r] = x[sender[i, r]]``, the im2col form of an R-GCN.
+
+    Valid when each (receiver, relation) and each (sender, relation) occurs at most once, as on
+    the ``relative`` topology. Then the input gradient is a gather too, as in a transposed
+    convolution: ``grad_x[j] = sum_r W_r grad_out[receiver[j, r]]``, one matmul and no
+    scatter-add (autograd's backward of the gather would scatter ``[N * R, in]`` rows).
+
+    Shapes:
+        x: ``[N, in]``, weight: ``[R, in, out]``, sender / receiver: ``[N * R]`` node ids
+        (``N`` = none) -> ``[N, out]``.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, sender: Tensor, receiver: Tensor) -> Tensor:
+        r, in_c, out_c = weight.shape
+        x_col = _gather_rows(x, sender).view(x.shape[0], r * in_c)
+        ctx.save_for_backward(x_col, weight, receiver)
+        return x_col @ weight.reshape(r * in_c, out_c)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+        x_col, weight, receiver = ctx.saved_tensors
+        r, in_c, out_c = weight.shape
+        # Compute in the forward's dtype (autocast may have lowered it); autograd casts the
+        # gradients back to the inputs' dtypes.
+        dtype = grad_out.dtype
+        grad_x = grad_weight = None
+        if ctx.needs_input_grad[0]:
+            grad_col = _gather_rows(grad_out, receiver).view(grad_out.shape[0], r * out_c)
+            grad_x = grad_col @ weight.to(dtype).transpose(1, 2).reshape(r * out_c, in_c)
+        if ctx.needs_input_grad[1]:
+            grad_weight = (x_col.to(dtype).t() @ grad_out).view(r, in_c, out_c)
+        return grad_x, grad_weight, None, None
