@@ -80,3 +80,44 @@ class MetricsJSON(L.Callback):
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._write(trainer, pl_module, "test")
+
+
+class AttentionPictures(L.Callback):
+    """Logs the RL agent's attention to TensorBoard every ``every_n_iterations`` PPO/A2C
+    iterations: the level, then one panel per head of the last layer showing what the agent's
+    own cell attends to (the same picture as ``graphrl render``, for one observation of the
+    latest rollout).
+
+    Args:
+        every_n_iterations: Logging period, in training iterations (Lightning steps).
+    """
+
+    def __init__(self, every_n_iterations: int = 50) -> None:
+        self.every_n_iterations = every_n_iterations
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        policy = getattr(pl_module, "policy", None)
+        collector = getattr(pl_module, "collector", None)
+        experiment = getattr(trainer.logger, "experiment", None)
+        if (
+            batch_idx % self.every_n_iterations
+            or not trainer.is_global_zero
+            or policy is None
+            or not hasattr(policy, "attention_maps")
+            or collector is None
+            or not hasattr(experiment, "add_image")
+        ):
+            return
+        from graphrl.render import attention_strip
+
+        if collector.next_obs is None:
+            return
+        image = attention_strip(policy, collector.next_obs[0])
+        experiment.add_image("attention/agent_cell", image, trainer.global_step, dataformats="HWC")

@@ -68,6 +68,13 @@ class GraphRLCLI(LightningCLI):
         return self.config.get(self.subcommand, self.config) if self.subcommand else self.config
 
 
+CLI_DESCRIPTION = (
+    "graphrl: relational deep learning and RL on entity graphs. Lightning subcommands below; "
+    "project commands: `graphrl evaluate --ckpt PATH` (an agent's solve rate on fresh levels) "
+    "and `graphrl render --ckpt PATH --out episode.gif` (an episode with its attention)."
+)
+
+
 def _config_has_data(argv: list[str]) -> bool:
     """Whether the command line (or a ``--config`` file in it) sets ``data``."""
     import yaml
@@ -107,18 +114,20 @@ def check_checkpoint(path: str) -> None:
 def cli_main(args: list[str] | None = None, run: bool = True) -> GraphRLCLI:
     """Build (and by default run) the Lightning CLI."""
     argv = sys.argv[1:] if args is None else args
+    has_data = _config_has_data(argv)
     return GraphRLCLI(
         L.LightningModule,
-        L.LightningDataModule,
+        L.LightningDataModule if has_data else None,
         subclass_mode_model=True,
         subclass_mode_data=True,
         save_config_callback=SaveConfigCallback,
         save_config_kwargs={"overwrite": False},
         trainer_defaults={"default_root_dir": "runs"},
+        parser_kwargs={"description": CLI_DESCRIPTION},
         args=args,
         run=run,
         auto_configure_optimizers=False,
-        link_data=_config_has_data(argv),
+        link_data=has_data,
     )
 
 
@@ -126,9 +135,15 @@ def main() -> None:
     """Entry point of the ``graphrl`` console script."""
     argv = sys.argv[1:]
     if argv and argv[0] in PROJECT_COMMANDS:
-        PROJECT_COMMANDS[argv[0]](argv[1:])
+        _project_commands()[argv[0]](argv[1:])
         return
     cli_main()
 
 
-PROJECT_COMMANDS: dict[str, Any] = {}
+def _project_commands() -> dict[str, Any]:
+    from graphrl.commands import evaluate_command, render_command
+
+    return {"evaluate": evaluate_command, "render": render_command}
+
+
+PROJECT_COMMANDS = ("evaluate", "render")

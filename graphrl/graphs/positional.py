@@ -55,7 +55,8 @@ class GridPositional(nn.Module):
         max_size: Largest grid side for ``learned``.
 
     Shapes:
-        x: ``[B, N, D]``, pos: ``[N, 2]`` integer cell coordinates -> ``[B, N, D]``.
+        x: ``[B, N, D]``, pos: ``[N, 2]`` (shared) or ``[B, N, 2]`` integer cell coordinates
+        -> ``[B, N, D]``.
     """
 
     def __init__(self, kind: str, dim: int, max_size: int = 64) -> None:
@@ -85,7 +86,7 @@ class GridPositional(nn.Module):
                 "raise max_size"
             )
         idx = pos.long()
-        return x + self.rows(idx[:, 0]) + self.cols(idx[:, 1])
+        return x + self.rows(idx[..., 0]) + self.cols(idx[..., 1])
 
     def extra_repr(self) -> str:
         return f"{self.kind!r}, dim={self.dim}"

@@ -1,11 +1,13 @@
 """Models: backbones, heads, and the LightningModules that train them."""
 
+from graphrl.models.actor_critic import GraphActorCritic
 from graphrl.models.backbones import BackboneOutput, GraphBackbone, LSTMBackbone, MLPBackbone
 from graphrl.models.heads import LabelHead, PointerHead
 from graphrl.models.relational_classifier import RelationalClassifier
 
 __all__ = [
     "BackboneOutput",
+    "GraphActorCritic",
     "GraphBackbone",
     "LSTMBackbone",
     "LabelHead",

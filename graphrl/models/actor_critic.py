@@ -94,7 +94,7 @@ class GraphActorCritic(nn.Module):
 
     @torch.no_grad()
     def attention_maps(self, obs: Tensor) -> list[Tensor]:
-        """Per-layer attention ``[B, heads, N, N]`` (``[b, h, i, j]``: cell ``i`` attends to ``j``)."""
+        """Per-layer attention ``[B, heads, N, N]`` (``[b, h, i, j]``: ``i`` attends to ``j``)."""
         out = self.backbone(obs, return_attention_weights=True)
         return out.attention or []
 
@@ -103,4 +103,3 @@ class GraphActorCritic(nn.Module):
 
 
 __all__ = ["GraphActorCritic", "symbol_counts_from_space"]
-

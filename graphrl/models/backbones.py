@@ -65,12 +65,19 @@ class GraphBackbone(nn.Module):
         super().__init__()
         self.encoder = build_encoder(encoder, out_channels=channels, **encoder_kwargs)
         self.topology = build_topology(topology, **(topology_kwargs or {}))
-        self.processor = Processor(
-            processor or ProcessorConfig(),
-            channels,
-            num_relations=self.topology.num_relations,
-            pos_dim=pos_dim,
-        )
+        processor = processor or ProcessorConfig()
+        try:
+            self.processor = Processor(
+                processor, channels, num_relations=self.topology.num_relations, pos_dim=pos_dim
+            )
+        except TypeError as exc:  # layer_kwargs meant for another layer type
+            if not processor.layer_kwargs:
+                raise
+            raise ValueError(
+                f"processor.layer_kwargs {processor.layer_kwargs} do not fit layer "
+                f"{processor.layer!r} ({exc}): clear them (--model.processor.layer_kwargs='{{}}') "
+                "or pass that layer's own arguments"
+            ) from exc
         self.readout = build_readout(readout, channels)
 
     def forward(
@@ -125,7 +132,7 @@ class MLPBackbone(nn.Module):
     def forward(
         self, obs: Tensor, mask: Tensor | None = None, pos: Tensor | None = None, **_: Any
     ) -> BackboneOutput:
-        b, n, f = _check_set(obs, self.in_channels, "MLPBackbone")
+        b, n, _ = _check_set(obs, self.in_channels, "MLPBackbone")
         if n > self.max_entities:
             raise ValueError(
                 f"MLPBackbone was built for {self.max_entities} entities, got {n}: "

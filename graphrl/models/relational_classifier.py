@@ -3,12 +3,15 @@ readout -> head, every part chosen in config."""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Literal
 
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
+from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 
 from graphrl.models.backbones import BackboneOutput, GraphBackbone, LSTMBackbone, MLPBackbone
@@ -24,13 +27,55 @@ def default_optimizer(params) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=3e-4)
 
 
+class WarmupCosineLR(LambdaLR):
+    """Linear warm-up from 0 to the optimiser's lr, then a cosine decay to ``min_ratio * lr``.
+
+    Counts optimizer steps (the classifier steps schedulers every step by default); after
+    ``total_steps`` the rate stays at ``min_ratio * lr``, so a run may go on past it.
+
+    Args:
+        optimizer: The wrapped optimiser.
+        warmup_steps: Steps of linear warm-up.
+        total_steps: Step at which the cosine reaches ``min_ratio``; ``> warmup_steps``.
+        min_ratio: Final fraction of the peak learning rate.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        warmup_steps: int = 200,
+        total_steps: int = 10_000,
+        min_ratio: float = 0.05,
+    ) -> None:
+        if warmup_steps < 0 or total_steps <= warmup_steps:
+            raise ValueError(
+                f"WarmupCosineLR needs 0 <= warmup_steps < total_steps, got {warmup_steps=}, "
+                f"{total_steps=}"
+            )
+        if not 0.0 <= min_ratio <= 1.0:
+            raise ValueError(f"min_ratio must lie in [0, 1], got {min_ratio}")
+        self.warmup_steps = warmup_steps
+        self.total_steps = total_steps
+        self.min_ratio = min_ratio
+        super().__init__(optimizer, self.factor)
+
+    def factor(self, step: int) -> float:
+        """Multiplier of the peak lr at optimizer step ``step``."""
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = min(1.0, (step - self.warmup_steps) / (self.total_steps - self.warmup_steps))
+        return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 class RelationalClassifier(L.LightningModule):
     """Answers questions about entity sets (Nth-farthest, Sort-of-CLEVR).
 
     Sizes the data decides (``num_features``, ``num_classes``, ``max_entities``, ``pos_dim``,
     ``answer``, ``question_types``) are linked from the DataModule by the CLI, never written in
     YAML. Everything else is a swap from the command line, e.g. ``--model.topology=knn
-    --model.topology_kwargs='{k: 3}' --model.processor.layer=gcn``.
+    --model.topology_kwargs='{k: 3}' --model.processor.layer=gcn`` (from a config whose
+    processor uses attention-only knobs, also ``--model.processor.edge_features=none
+    --model.processor.layer_kwargs='{}'``).
 
     Args:
         num_features: Entity feature width ``F`` (linked from the data).
@@ -45,11 +90,14 @@ class RelationalClassifier(L.LightningModule):
         encoder_kwargs: Extra encoder arguments (e.g. ``{hidden_channels: 128}``).
         topology: Topology name (``complete``, ``self`` = DeepSets, ``knn``, ``radius``, ...).
         topology_kwargs: Topology arguments (``{k: 3}`` for knn, ``{r: 0.5}`` for radius).
-        processor: Layer type and depth (``--model.processor.layer=gcn``).
+        processor: Layer type, depth, edge features (``--model.processor.layer=gcn``);
+            ``layer_kwargs: {edge_values: true}`` lets attention messages carry edge features.
         readout: ``max``, ``mean``, ``sum`` or ``attention``.
         head_hidden: Hidden width of the answer head.
         optimizer: Optimiser factory (``--optimizer`` style ``class_path``/``init_args``).
-        scheduler: Optional LR scheduler factory.
+        scheduler: Optional LR scheduler factory, e.g. ``WarmupCosineLR``.
+        scheduler_interval: Step the scheduler every optimizer ``step`` (the data are endless
+            streams, so steps are the natural clock) or every ``epoch``.
         attention_maps: Log first/last-layer attention maps of a fixed validation batch to
             TensorBoard at each validation (attention processors only).
     """
@@ -73,6 +121,7 @@ class RelationalClassifier(L.LightningModule):
         head_hidden: int = 128,
         optimizer: OptimizerCallable = default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: Literal["step", "epoch"] = "step",
         attention_maps: bool = True,
     ) -> None:
         super().__init__()
@@ -82,6 +131,10 @@ class RelationalClassifier(L.LightningModule):
             )
         if answer not in ANSWERS:
             raise ValueError(f"unknown answer {answer!r}; choose one of: {', '.join(ANSWERS)}")
+        if scheduler_interval not in ("step", "epoch"):
+            raise ValueError(
+                f"unknown scheduler_interval {scheduler_interval!r}; choose one of: step, epoch"
+            )
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -104,6 +157,12 @@ class RelationalClassifier(L.LightningModule):
         self.metrics = nn.ModuleDict()  # "{stage}/{name}" -> MeanMetric, built in setup()
         self.samples_seen = 0
         self._fixed_batch: dict[str, Tensor] | None = None
+
+    def on_fit_start(self) -> None:
+        """Say where the TensorBoard logs go (``metrics.json`` is printed at the end)."""
+        log_dir = getattr(self.logger, "log_dir", None)
+        if log_dir is not None:
+            rank_zero_info(f"TensorBoard logs: {log_dir}  (tensorboard --logdir {log_dir})")
 
     # ------------------------------------------------------------------ model
     def forward(
@@ -209,6 +268,8 @@ class RelationalClassifier(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if not self.hparams.attention_maps or self._fixed_batch is None:
             return
+        if self._trainer is not None and self.trainer.sanity_checking:
+            return
         processor = getattr(self.backbone, "processor", None)
         if processor is None or not processor.is_attention or not len(processor.layers):
             return
@@ -228,9 +289,20 @@ class RelationalClassifier(L.LightningModule):
             fig = attention_figure(out.attention[idx][0], f"{name} layer, sample 0", mask)
             experiment.add_figure(f"attention/{name}_layer", fig, global_step=self.global_step)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["samples_seen"] = self.samples_seen
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.samples_seen = int(checkpoint.get("samples_seen", 0))
+
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
+        scheduler = self.scheduler_factory(optimizer)
+        interval = self.hparams.scheduler_interval
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": interval},
+        }

@@ -36,7 +36,8 @@ class RelationalMemoryCore(nn.Module):
         input_bias: Added to the input gate's pre-activation.
 
     Shapes:
-        x: ``[B, input_size]``, memory: ``[B, S, D]`` -> output ``[B, S * D]``, memory ``[B, S, D]``.
+        x: ``[B, input_size]``, memory: ``[B, S, D]`` -> output ``[B, S * D]``,
+        memory ``[B, S, D]``.
     """
 
     def __init__(

@@ -117,6 +117,11 @@ class OnPolicyModule(LightningModule, ABC):
         self._shuffle: torch.Generator | None = None
         self._fit_start: tuple[float, int] = (0.0, 0)
 
+    @property
+    def samples_seen(self) -> int:
+        """Env steps taken by all ranks (what ``metrics.json`` reports as samples seen)."""
+        return self.env_steps
+
     def _make_hparams_loadable(self, policy: PolicyFactory) -> None:
         """Store a class (or ``functools.partial`` of one) policy factory as its config.
 
@@ -201,6 +206,8 @@ class OnPolicyModule(LightningModule, ABC):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["on_policy"] = {"iteration": self.iteration, "env_steps": self.env_steps}
+        cls = type(self)
+        checkpoint["graphrl_module_class"] = f"{cls.__module__}.{cls.__qualname__}"
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("on_policy", {})

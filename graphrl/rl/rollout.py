@@ -347,6 +347,11 @@ class RolloutCollector:
         self.episodes = EpisodeTracker(self.num_envs)
         return self._next_obs
 
+    @property
+    def next_obs(self) -> np.ndarray | None:
+        """The observations ``[N, *obs_shape]`` the next step will act on (None before reset)."""
+        return self._next_obs
+
     def _buffer_on(self, device: torch.device) -> RolloutBuffer:
         if self.buffer is None or self.buffer.device != device:
             self.buffer = RolloutBuffer.allocate(
