@@ -23,7 +23,10 @@ class AttentionLayer(nn.Module):
     :math:`W^k_{ij} = \mathrm{softmax}_j(q_i^{k\top} k^k_j / \sqrt{d_k} + \beta^k_{ji})` over the
     incoming edges of ``i`` and sends :math:`W^k V B^k`; heads are concatenated and projected
     (exactly ``torch.nn.MultiheadAttention`` on a complete graph). The optional bias
-    :math:`\beta^k_{ji} = w_k^\top e_{ji}` comes from edge features.
+    :math:`\beta^k_{ji} = w_k^\top e_{ji}` comes from edge features. With ``edge_values`` the
+    edge features also enter the messages, as in PyG's ``TransformerConv``:
+    :math:`\sum_j W^k_{ij} (v^k_j + U^k e_{ji})`, so a node that attends to ``j`` also receives
+    its geometric relation to ``j`` (e.g. its distance), not only ``j``'s features.
 
     .. math::
         h = \mathrm{LN}(x + \mathrm{MHA}(x)), \qquad x' = \mathrm{LN}(h + g_\theta(h))
@@ -40,6 +43,8 @@ class AttentionLayer(nn.Module):
         heads: Number of heads; ``D`` must be divisible by it.
         mlp_channels: Hidden width of :math:`g_\theta` (default ``D``); 0 drops the MLP.
         edge_dim: Width of edge features biasing the logits (0: none).
+        edge_values: Also add a linear map of the edge features to every message (needs
+            ``edge_dim > 0``; the weights are then computed explicitly, not by SDPA).
         dropout: Dropout on attention weights and on both residual branches.
         norm_first: Pre-norm (``x + MHA(LN(x))``) instead of Zambaldi's post-norm.
         path: ``"auto"`` (dense whenever the graph allows and ``N <= dense_max_nodes`` or the
@@ -62,8 +67,14 @@ class AttentionLayer(nn.Module):
         norm_first: bool = False,
         path: str = "auto",
         dense_max_nodes: int = 256,
+        edge_values: bool = False,
     ) -> None:
         super().__init__()
+        if edge_values and not edge_dim:
+            raise ValueError(
+                "AttentionLayer(edge_values=True) needs edge features: set the processor's "
+                "edge_features (e.g. distance)"
+            )
         if channels % heads:
             raise ValueError(f"AttentionLayer: channels={channels} not divisible by heads={heads}")
         if path not in ATTENTION_PATHS:
@@ -80,6 +91,7 @@ class AttentionLayer(nn.Module):
         self.in_proj = nn.Linear(channels, 3 * channels)
         self.out_proj = nn.Linear(channels, channels)
         self.edge_bias = nn.Linear(edge_dim, heads, bias=False) if edge_dim else None
+        self.edge_value = nn.Linear(edge_dim, channels, bias=False) if edge_values else None
         mlp_channels = channels if mlp_channels is None else mlp_channels
         self.mlp = (
             nn.Sequential(
@@ -100,6 +112,8 @@ class AttentionLayer(nn.Module):
         nn.init.zeros_(self.out_proj.bias)
         if self.edge_bias is not None:
             nn.init.zeros_(self.edge_bias.weight)
+        if self.edge_value is not None:
+            self.edge_value.reset_parameters()
 
     # ------------------------------------------------------------------ attention block
     def _qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -131,7 +145,10 @@ class AttentionLayer(nn.Module):
             logits = logits + self.edge_bias(edge_attr)
         alpha = softmax(logits, dst, num_nodes=x.shape[0])  # PyG's segment softmax
         alpha_d = nn.functional.dropout(alpha, self.dropout, self.training)
-        messages = alpha_d.unsqueeze(-1) * v.index_select(0, src)  # [E, H, dh]
+        values = v.index_select(0, src)  # [E, H, dh]
+        if self.edge_value is not None:
+            values = values + self.edge_value(edge_attr).view(-1, self.heads, self.head_dim)
+        messages = alpha_d.unsqueeze(-1) * values
         out = scatter(messages, dst, dim=0, dim_size=x.shape[0], reduce="sum")
         out = self.out_proj(out.reshape(x.shape[0], -1))
         return (out, alpha) if return_attention_weights else out
@@ -169,7 +186,7 @@ class AttentionLayer(nn.Module):
         if self.edge_bias is not None:
             bias = self.edge_bias(edge_bias_features).permute(0, 3, 1, 2)  # [B, H, N, N]
             mask = bias if attn_mask is None else bias.masked_fill(~attn_mask, float("-inf"))
-        if return_attention_weights:
+        if return_attention_weights or self.edge_value is not None:
             logits = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)
             if mask is not None:
                 logits = (
@@ -180,7 +197,10 @@ class AttentionLayer(nn.Module):
             weights = logits.softmax(-1)
             if empty_rows is not None:
                 weights = weights.masked_fill(empty_rows, 0.0)
-            out = nn.functional.dropout(weights, self.dropout, self.training) @ v
+            weights_d = nn.functional.dropout(weights, self.dropout, self.training)
+            out = weights_d @ v
+            if self.edge_value is not None:
+                out = out + self._dense_edge_messages(weights_d, edge_bias_features)
         else:
             out = nn.functional.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
@@ -189,6 +209,18 @@ class AttentionLayer(nn.Module):
             out = out.masked_fill(empty_rows, 0.0)
         out = self.out_proj(out.transpose(1, 2).reshape(b, n, -1))
         return (out, weights) if return_attention_weights else out
+
+    def _dense_edge_messages(self, weights: Tensor, pair: Tensor) -> Tensor:
+        """``sum_j w[b, h, i, j] U^h e[b, i, j]`` without materialising ``[B, N, N, D]``.
+
+        Linear in ``e``, so the weights contract the ``edge_dim``-wide features first.
+
+        Shapes:
+            weights: ``[B, H, N, N]``, pair: ``[B, N, N, edge_dim]`` -> ``[B, H, N, dh]``.
+        """
+        mixed = torch.einsum("bhij,bijf->bhif", weights, pair)  # [B, H, N, edge_dim]
+        u = self.edge_value.weight.view(self.heads, self.head_dim, self.edge_dim)
+        return torch.einsum("bhif,hdf->bhid", mixed, u)
 
     # ------------------------------------------------------------------ the block
     def _block(self, x: Tensor, attend) -> tuple[Tensor, Tensor | None]:
@@ -287,7 +319,8 @@ class AttentionLayer(nn.Module):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.in_channels}, heads={self.heads}, "
-            f"edge_dim={self.edge_dim}, path={self.path!r})"
+            f"edge_dim={self.edge_dim}, path={self.path!r}"
+            + (", edge_values=True)" if self.edge_value is not None else ")")
         )
 
 
