@@ -38,10 +38,15 @@ class MetricsJSON(L.Callback):
         self.config_path = config_path
         self._start: float | None = None
 
-    def _begin(self, *_: Any) -> None:
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.perf_counter()
 
-    on_fit_start = on_validation_start = on_test_start = _begin  # type: ignore[assignment]
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn != "fit":  # validation inside fit keeps fit's clock
+            self._start = time.perf_counter()
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
 
     def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage == "validate" and trainer.state.fn == "fit":
