@@ -125,9 +125,7 @@ class RelationalMemoryCore(nn.Module):
             new_memory = input_gate * torch.tanh(candidate) + forget_gate * memory
         return new_memory.flatten(1), new_memory
 
-    def forward_sequence(
-        self, xs: Tensor, memory: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
+    def forward_sequence(self, xs: Tensor, memory: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Unroll over time: ``xs [B, T, input_size] -> (outputs [B, T, S * D], memory)``."""
         outputs = []
         for t in range(xs.shape[1]):  # recurrence: one step per time step
