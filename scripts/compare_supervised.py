@@ -15,7 +15,8 @@ Examples:
         --extra=--model.processor.layer_kwargs={}
 
 Outputs in ``--out``: ``{task}{tag}.md`` (the table), ``{task}{tag}.json`` (every number),
-``{task}{tag}_acc_vs_samples.png`` and ``{task}{tag}_acc_vs_entities.png``.
+``{task}{tag}_acc_vs_samples.png`` and ``{task}{tag}_acc_vs_entities.png``. ``--from-json``
+merges earlier result files into one table and plot without training.
 """
 
 from __future__ import annotations
@@ -270,6 +271,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     budget = parser.add_mutually_exclusive_group(required=True)
     budget.add_argument("--max-minutes", type=float, help="wall-clock budget of each fit")
     budget.add_argument("--max-samples", type=int, help="training samples of each fit")
+    budget.add_argument(
+        "--from-json",
+        nargs="+",
+        metavar="JSON",
+        help="train nothing: merge earlier results (files this script wrote) into one table",
+    )
+    parser.add_argument(
+        "--models", nargs="+", help="with --from-json: keep only these model names, in this order"
+    )
     parser.add_argument("--out", default="results/supervised", help="tables and plots go here")
     parser.add_argument("--runs", default="runs/compare", help="log directories go here")
     parser.add_argument("--tag", default="", help="suffix of model and output names")
@@ -290,14 +300,29 @@ def main(argv: list[str] | None = None) -> list[RunResult]:
 
     torch.set_num_threads(args.threads)
     configs = args.configs or [f"configs/{args.task}/{m}.yaml" for m in DEFAULT_CONFIGS[args.task]]
-    missing = [c for c in configs if not os.path.isfile(c)]
+    missing = [c for c in [*configs, *(args.from_json or [])] if not os.path.isfile(c)]
     if missing:
-        raise SystemExit(f"error: no such config: {', '.join(missing)}")
+        raise SystemExit(f"error: no such file: {', '.join(missing)}")
     os.makedirs(args.out, exist_ok=True)
     runs_dir = os.path.join(args.runs, args.task)
-    results = []
+    results: list[RunResult] = []
     start = time.perf_counter()
-    for config in configs:
+    budgets = []
+    for path in args.from_json or []:
+        with open(path) as f:
+            saved = json.load(f)
+        budgets.append(saved["budget"])
+        results += [
+            RunResult(**{**r, "curve": [tuple(point) for point in r["curve"]]})
+            for r in saved["results"]
+        ]
+    if args.models:
+        by_name = {r.name: r for r in results}
+        unknown = [m for m in args.models if m not in by_name]
+        if unknown:
+            raise SystemExit(f"error: no results named {unknown}; have: {', '.join(by_name)}")
+        results = [by_name[m] for m in args.models]
+    for config in [] if args.from_json else configs:
         name = os.path.splitext(os.path.basename(config))[0] + args.tag
         extra = budget_args(config, args.max_minutes, args.max_samples, args.extra) + args.extra
         results.append(run_config(config, name, extra, runs_dir))
@@ -308,12 +333,15 @@ def main(argv: list[str] | None = None) -> list[RunResult]:
             if k.startswith("test/acc_") and k.count("_") == 1
         )
         print(f"[{name}] {r.samples:,} samples in {r.wall_time_s:.0f}s: {accs}", flush=True)
-    budget = (
-        f"{args.max_minutes:g} min of wall time per model"
-        if args.max_minutes is not None
-        else f"{args.max_samples:,} training samples per model"
-    )
-    budget += f" ({args.threads} torch thread{'s' if args.threads > 1 else ''}, this machine)"
+    if args.from_json:
+        budget = "; ".join(dict.fromkeys(budgets))
+    else:
+        budget = (
+            f"{args.max_minutes:g} min of wall time per model"
+            if args.max_minutes is not None
+            else f"{args.max_samples:,} training samples per model"
+        )
+        budget += f" ({args.threads} torch thread{'s' if args.threads > 1 else ''}, this machine)"
     prefix = os.path.join(args.out, f"{args.task}{args.tag}")
     table = markdown_table(results, budget, args.target)
     with open(f"{prefix}.md", "w") as f:

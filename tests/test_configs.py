@@ -187,6 +187,14 @@ def test_compare_script_trains_tests_and_writes_table_and_plots(tmp_path) -> Non
     assert (tmp_path / "out" / "nth_farthest_acc_vs_entities.png").stat().st_size > 0
     saved = json.loads((tmp_path / "out" / "nth_farthest.json").read_text())
     assert [r["name"] for r in saved["results"]] == ["gcn", "attention"]
+    # merging saved results trains nothing and keeps the chosen models in the chosen order
+    merge = ["--task", "nth_farthest", "--from-json", str(tmp_path / "out" / "nth_farthest.json")]
+    merged = compare_supervised.main(
+        [*merge, "--models", "attention", "--tag", "_merged", "--out", str(tmp_path / "out")]
+    )
+    assert merged == [results[1]]
+    merged_table = (tmp_path / "out" / "nth_farthest_merged.md").read_text()
+    assert "| attention |" in merged_table and "| gcn |" not in merged_table
 
 
 def test_table_reports_time_to_target_and_groups_relational_question_types() -> None:
