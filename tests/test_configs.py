@@ -119,15 +119,11 @@ def test_topology_and_layer_swap_from_the_command_line(tmp_path) -> None:
         cli = _instantiate(NTH_GCN, tmp_path, f"--model.processor.layer={layer}")
         assert type(cli.model.backbone.processor.layers[0]).__name__ == cls
         cli.model(_first_val_batch(cli))
-    # the attention config carries attention-only knobs; the full swap clears them
-    cli = _instantiate(
-        NTH_ATTENTION,
-        tmp_path,
-        "--model.processor.layer=gcn",
-        "--model.processor.edge_features=none",
-        "--model.processor.layer_kwargs={}",
-    )
-    assert type(cli.model.backbone.processor.layers[0]).__name__ == "GCNLayer"
+    # one flag swaps the attention config's layer too: edge features go to layers taking them
+    for layer, cls in (("gcn", "GCNLayer"), ("gnn", "GNNLayer"), ("rgcn", "RGCNLayer")):
+        cli = _instantiate(NTH_ATTENTION, tmp_path, f"--model.processor.layer={layer}")
+        assert type(cli.model.backbone.processor.layers[0]).__name__ == cls
+        cli.model(_first_val_batch(cli))
 
 
 @pytest.mark.parametrize(
@@ -137,12 +133,8 @@ def test_topology_and_layer_swap_from_the_command_line(tmp_path) -> None:
         (["--model.topology=nope"], "unknown topology 'nope'; choose one of: complete"),
         (["--model.processor.layer=nope"], "unknown layer 'nope'; choose one of: attention, gcn"),
         (
-            ["--model.processor.layer=gcn"],
-            "layer 'gcn' takes no edge features; set edge_features=none",
-        ),
-        (
-            ["--model.processor.layer=gnn"],
-            "layer_kwargs {'edge_values': True} do not fit layer 'gnn'",
+            ["--model.processor.layer_kwargs={heads: 3}"],
+            "do not fit layer 'attention'",
         ),
     ],
 )

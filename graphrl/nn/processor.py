@@ -16,6 +16,7 @@ from graphrl.nn.rgcn import RGCNLayer
 from graphrl.registry import Registry
 
 LAYERS: Registry[nn.Module] = Registry("layer")
+EDGE_LAYERS = ("gnn", "attention")  # the layers that take edge features
 
 
 @LAYERS.register("gnn")
@@ -54,8 +55,11 @@ class ProcessorConfig:
         norm: LayerNorm after each non-attention layer.
         dropout: Dropout on each layer's output (and attention weights).
         edge_features: Geometric edge features from ``pos`` fed to layers that take them
-            (gnn, attention as a logit bias): ``none``, ``offset``, ``distance``,
-            ``offset_distance``.
+            (gnn in its edge MLP, attention as a logit bias): ``none``, ``offset``,
+            ``distance``, ``offset_distance``. Layers without edge inputs (gcn, rgcn) ignore
+            it, so a config swaps its layer with one flag (``--model.processor.layer=gcn``).
+        edge_values: Attention only: the edge features also enter the messages
+            (``v_j + U e_ji``, as PyG's ``TransformerConv``); gnn messages always take them.
         layer_kwargs: Extra keyword arguments of the layer class (e.g. ``{norm: symmetric}`` for
             gcn, ``{aggr: mean}`` for gnn).
     """
@@ -68,6 +72,7 @@ class ProcessorConfig:
     norm: bool = True
     dropout: float = 0.0
     edge_features: str = "none"
+    edge_values: bool = False
     layer_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -94,17 +99,16 @@ class Processor(nn.Module):
             )
         self.config = config
         self.channels = channels
-        self.edge_features = config.edge_features
-        edge_dim = edge_feature_dim(config.edge_features, pos_dim)
         factory = LAYERS.get(config.layer)
-        if edge_dim and config.layer not in ("gnn", "attention"):
-            raise ValueError(
-                f"layer {config.layer!r} takes no edge features; set edge_features=none or use "
-                "gnn / attention"
-            )
+        takes_edges = config.layer in EDGE_LAYERS
+        self.edge_features = config.edge_features if takes_edges else "none"
+        edge_dim = edge_feature_dim(self.edge_features, pos_dim)
+        kwargs = dict(config.layer_kwargs)
+        if config.layer == "attention" and config.edge_values and edge_dim:
+            kwargs.setdefault("edge_values", True)
 
         def make() -> nn.Module:
-            return factory(channels, num_relations, edge_dim, config.heads, **config.layer_kwargs)
+            return factory(channels, num_relations, edge_dim, config.heads, **kwargs)
 
         if config.shared_weights and config.num_layers:
             shared = make()

@@ -70,8 +70,9 @@ def test_bad_config_is_rejected(set_graph) -> None:
     assert LAYERS.names() == ["attention", "gcn", "gnn", "rgcn"]
     with pytest.raises(ValueError, match="unknown edge_features 'angle'"):
         Processor(ProcessorConfig(edge_features="angle"), D)
-    with pytest.raises(ValueError, match="layer 'gcn' takes no edge features"):
-        Processor(ProcessorConfig(layer="gcn", edge_features="offset"), D)
+    # layers without edge inputs ignore edge features: a config swaps its layer with one flag
+    swapped = Processor(ProcessorConfig(layer="gcn", edge_features="offset", edge_values=True), D)
+    assert swapped.edge_features == "none"
     with pytest.raises(ValueError, match="num_layers must be >= 0"):
         Processor(ProcessorConfig(num_layers=-1), D)
     graph = build_topology("complete")(set_graph(torch.randn(1, 3, D)))
