@@ -61,7 +61,18 @@ class GraphRLCLI(LightningCLI):
             check_checkpoint(ckpt)
 
     def instantiate_classes(self) -> None:
-        super().instantiate_classes()
+        try:
+            super().instantiate_classes()
+        except (ValueError, TypeError) as exc:
+            # jsonargparse wraps the part's own error in several layers; print the root cause
+            # (e.g. "unknown topology 'nope'; choose one of: ...") as one line.
+            root: BaseException = exc
+            while True:
+                inner = root.__cause__ or (None if root.__suppress_context__ else root.__context__)
+                if inner is None:
+                    break
+                root = inner
+            raise SystemExit(f"error: {root}") from None
         self.trainer.callbacks.append(MetricsJSON())
 
     def _sub_config(self) -> Any:
