@@ -64,15 +64,10 @@ class GraphRLCLI(LightningCLI):
         try:
             super().instantiate_classes()
         except (ValueError, TypeError) as exc:
-            # jsonargparse wraps the part's own error in several layers; print the root cause
-            # (e.g. "unknown topology 'nope'; choose one of: ...") as one line.
-            root: BaseException = exc
-            while True:
-                inner = root.__cause__ or (None if root.__suppress_context__ else root.__context__)
-                if inner is None:
-                    break
-                root = inner
-            raise SystemExit(f"error: {root}") from None
+            # jsonargparse wraps the part's own error in several layers; print the outermost
+            # error raised by graphrl itself (e.g. "unknown topology 'nope'; choose one of: ...")
+            # as one line.
+            raise SystemExit(f"error: {_own_error(exc)}") from None
         self.trainer.callbacks.append(MetricsJSON())
 
     def _sub_config(self) -> Any:
@@ -84,6 +79,21 @@ CLI_DESCRIPTION = (
     "project commands: `graphrl evaluate --ckpt PATH` (an agent's solve rate on fresh levels) "
     "and `graphrl render --ckpt PATH --out episode.gif` (an episode with its attention)."
 )
+
+
+def _own_error(exc: BaseException) -> BaseException:
+    """The outermost exception of ``exc``'s chain raised in graphrl's code (else the root)."""
+    chain: BaseException | None = exc
+    last = exc
+    while chain is not None:
+        tb = chain.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None and f"{os.sep}graphrl{os.sep}" in tb.tb_frame.f_code.co_filename:
+            return chain
+        last = chain
+        chain = chain.__cause__ or (None if chain.__suppress_context__ else chain.__context__)
+    return last
 
 
 def _config_has_data(argv: list[str]) -> bool:
