@@ -41,6 +41,19 @@ SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 """Split name -> the key that separates its seeds from the other splits'."""
 
 
+class Task(Protocol):
+    """A procedurally generated task: its feature width and its batch sampler."""
+
+    @property
+    def num_features(self) -> int:
+        """Entity feature size F."""
+        ...
+
+    def sample(self, batch_size: int, num_entities: int, generator: torch.Generator) -> Batch:
+        """Return a batch of ``batch_size`` samples with ``num_entities`` entities each."""
+        ...
+
+
 class SampleFn(Protocol):
     """Draws one batch of a task: ``(batch_size, num_entities, generator) -> Batch``."""
 
@@ -262,15 +275,18 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
         self.seed = seed
         self.num_workers = num_workers
 
-    @property
-    @abstractmethod
-    def sample_fn(self) -> SampleFn:
-        """Draws one batch; a method of a small frozen task object, cheap to pickle to workers."""
+    task: Task
+    """The small frozen task object subclasses set in ``__init__`` (cheap to pickle to workers)."""
 
     @property
-    @abstractmethod
+    def sample_fn(self) -> SampleFn:
+        """Draws one batch: the task's ``sample`` method."""
+        return self.task.sample
+
+    @property
     def num_features(self) -> int:
         """Entity feature size F of ``x: [B, N, F]``; the same for every entity count."""
+        return self.task.num_features
 
     @property
     @abstractmethod

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from datamodules.base import Batch, ProceduralDataModule, SampleFn, SizeSchedule
+from datamodules.base import Batch, ProceduralDataModule, SizeSchedule
 
 FORMS = ("set", "sequence")
 
@@ -185,16 +185,6 @@ class NthFarthestDataModule(ProceduralDataModule):
         self.save_hyperparameters()
         self.form = form
         self.task = NthFarthestTask(dim=dim, max_entities=max_entities)
-
-    @property
-    def sample_fn(self) -> SampleFn:
-        """``NthFarthestTask.sample``."""
-        return self.task.sample
-
-    @property
-    def num_features(self) -> int:
-        """``dim + 3 * max_entities + 1``."""
-        return self.task.num_features
 
     @property
     def num_classes(self) -> int:

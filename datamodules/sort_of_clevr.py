@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from datamodules.base import Batch, ProceduralDataModule, SampleFn, SizeSchedule
+from datamodules.base import Batch, ProceduralDataModule, SizeSchedule
 
 SHAPES = ("square", "circle")
 QUESTION_TYPES = ("shape", "horizontal", "vertical", "nearest_shape", "farthest_shape", "count")
@@ -204,16 +204,6 @@ class SortOfClevrDataModule(ProceduralDataModule):
         )
         self.save_hyperparameters()
         self.task = SortOfClevrTask(num_colors=num_colors)
-
-    @property
-    def sample_fn(self) -> SampleFn:
-        """``SortOfClevrTask.sample``."""
-        return self.task.sample
-
-    @property
-    def num_features(self) -> int:
-        """``2 * num_colors + 10``."""
-        return self.task.num_features
 
     @property
     def num_classes(self) -> int:
