@@ -118,6 +118,35 @@ class SizeSchedule:
         return self.sizes[bisect.bisect_right(self.milestones, num_samples)]
 
 
+MIXTURE_KEY = 7
+"""Seed key of the per-batch entity-count draws of :class:`SizeMixture`."""
+
+
+@dataclass(frozen=True)
+class SizeMixture:
+    """Entity count drawn uniformly from ``sizes`` for every batch (a distribution of sizes).
+
+    The draw is a pure function of ``(seed, num_samples)``, so batch ``i`` of a stream has the
+    same size in every process, and a resumed run sees the sizes it would have seen.
+
+    Args:
+        sizes: Entity counts to draw from, e.g. ``(2, 4, 8, 16)``.
+        seed: Base seed of the draws.
+    """
+
+    sizes: tuple[int, ...]
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.sizes:
+            raise ValueError("SizeMixture needs at least one size")
+
+    def size_at(self, num_samples: int) -> int:
+        """The entity count of the batch that starts after ``num_samples`` training samples."""
+        draw = derive_seed(self.seed, MIXTURE_KEY, num_samples)
+        return self.sizes[draw % len(self.sizes)]
+
+
 class ProceduralBatches(Dataset[Batch]):
     """Map-style dataset whose item ``i`` is a whole generated batch.
 
@@ -137,7 +166,7 @@ class ProceduralBatches(Dataset[Batch]):
     def __init__(
         self,
         sample_fn: SampleFn,
-        schedule: SizeSchedule,
+        schedule: SizeSchedule | SizeMixture,
         batch_size: int,
         num_batches: int,
         seed: int,
@@ -226,7 +255,8 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
     right after ``__init__`` so LightningCLI can link them to the model.
 
     Args:
-        train_schedule: Entity count of the training batches (a curriculum or a constant).
+        train_schedule: Entity count of the training batches (a curriculum, a mixture or a
+            constant).
         eval_sizes: Entity counts of the val/test dataloaders, one dataloader each, in order.
         batch_size: Samples per batch.
         train_samples_per_epoch: Training samples per epoch in all ranks together, rounded up
@@ -242,7 +272,7 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
 
     def __init__(
         self,
-        train_schedule: SizeSchedule,
+        train_schedule: SizeSchedule | SizeMixture,
         eval_sizes: Sequence[int],
         batch_size: int,
         train_samples_per_epoch: int,
@@ -307,6 +337,12 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
     @abstractmethod
     def question_types(self) -> list[str]:
         """Names of the question types, indexed by ``batch["question_type"]``."""
+
+    @property
+    def eval_subsets(self) -> list[str]:
+        """Names of ``[B]`` bool batch keys marking subsets of evaluation questions whose accuracy
+        is logged on its own (``{split}/acc_{loader}_{name}``), e.g. ``["seen_ranks"]``."""
+        return []
 
     @property
     def max_entities(self) -> int:

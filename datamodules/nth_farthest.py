@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from datamodules.base import Batch, ProceduralDataModule, SizeSchedule
+from datamodules.base import Batch, ProceduralDataModule, SizeMixture, SizeSchedule
 
 FORMS = ("set", "sequence")
 
@@ -61,10 +61,14 @@ class NthFarthestTask:
     Args:
         dim: Vector size.
         max_entities: Largest K; fixes the one-hot sizes of the features.
+        seen_ranks: Ranks ``n < seen_ranks`` are the ones training asks about (the largest
+            training K); batches then carry ``seen_ranks: [B]`` bool, True for those questions.
+            None: no such key.
     """
 
     dim: int = 16
     max_entities: int = 16
+    seen_ranks: int | None = None
 
     @property
     def num_features(self) -> int:
@@ -76,7 +80,8 @@ class NthFarthestTask:
 
         Returns:
             ``x: [B, K, F]``, ``mask: [B, K]`` (all True), ``pos: [B, K, dim]`` (the vectors),
-            ``y: [B]`` (answer index), ``question_type: [B]`` (zeros).
+            ``y: [B]`` (answer index), ``question_type: [B]`` (zeros), and with
+            ``seen_ranks`` set, ``seen_ranks: [B]`` bool (``n < seen_ranks``).
         """
         b, k, M = batch_size, num_entities, self.max_entities
         if not 2 <= k <= M:
@@ -97,20 +102,26 @@ class NthFarthestTask:
             ],
             dim=-1,
         )
-        return {
+        batch = {
             "x": x,
             "mask": torch.ones(b, k, dtype=torch.bool),
             "pos": vectors,
             "y": y,
             "question_type": torch.zeros(b, dtype=torch.long),
         }
+        if self.seen_ranks is not None:
+            batch["seen_ranks"] = n < self.seen_ranks
+        return batch
 
 
 class NthFarthestDataModule(ProceduralDataModule):
     """Nth-farthest batches; one val/test dataloader per K in ``eval_num_entities``.
 
-    Every batch has a single K (``N = K``, no padding); training K is ``num_entities`` or
-    follows ``curriculum``. Dataloader names are ``k8``, ``k12``, ... (``eval_dataloader_names``).
+    Every batch has a single K (``N = K``, no padding); training K is ``num_entities``, follows
+    ``curriculum``, or is drawn per batch from ``train_num_entities``. Eval batches mark the
+    questions whose rank training asked about (``eval_subsets = ["seen_ranks"]``, logged as
+    ``test/acc_k16_seen_ranks``). Dataloader names are ``k8``, ``k12``, ...
+    (``eval_dataloader_names``).
 
     Args:
         num_entities: Training K (vectors per question).
@@ -129,6 +140,9 @@ class NthFarthestDataModule(ProceduralDataModule):
             for training when set.
         curriculum_steps: Training-sample counts at which to move to the next K, e.g.
             ``[100000, 200000]`` (one fewer than ``curriculum``).
+        train_num_entities: A distribution of training K, e.g. ``[4, 8, 12, 16]``: every
+            training batch draws its K uniformly from it (replaces ``num_entities`` for
+            training; not with ``curriculum``).
         num_workers: DataLoader worker processes.
     """
 
@@ -148,6 +162,7 @@ class NthFarthestDataModule(ProceduralDataModule):
         seed: int = 0,
         curriculum: list[int] | None = None,
         curriculum_steps: list[int] | None = None,
+        train_num_entities: list[int] | None = None,
         num_workers: int = 0,
     ) -> None:
         if dim < 1:
@@ -157,11 +172,19 @@ class NthFarthestDataModule(ProceduralDataModule):
         if form not in FORMS:
             raise ValueError(f"unknown form {form!r}; choose one of: {', '.join(FORMS)}")
         eval_sizes = [num_entities] if eval_num_entities is None else list(eval_num_entities)
+        if curriculum is not None and train_num_entities is not None:
+            raise ValueError(
+                "give either curriculum (K stepped by samples) or train_num_entities (K drawn "
+                "per batch), not both"
+            )
+        if train_num_entities is not None and not train_num_entities:
+            raise ValueError("train_num_entities must list at least one K")
         train_sizes = [num_entities] if curriculum is None else list(curriculum)
+        train_sizes = train_sizes if train_num_entities is None else list(train_num_entities)
         for name, sizes in (
             ("num_entities", [num_entities]),
             ("eval_num_entities", eval_sizes),
-            ("curriculum", train_sizes),
+            ("curriculum" if train_num_entities is None else "train_num_entities", train_sizes),
         ):
             bad = [k for k in sizes if not 2 <= k <= max_entities]
             if bad:
@@ -171,7 +194,11 @@ class NthFarthestDataModule(ProceduralDataModule):
                 )
         if (curriculum is None) != (curriculum_steps is None):
             raise ValueError("curriculum and curriculum_steps must be given together")
-        schedule = SizeSchedule(tuple(train_sizes), tuple(curriculum_steps or ()))
+        schedule: SizeSchedule | SizeMixture = (
+            SizeSchedule(tuple(train_sizes), tuple(curriculum_steps or ()))
+            if train_num_entities is None
+            else SizeMixture(tuple(train_sizes), seed=seed)
+        )
         super().__init__(
             schedule,
             eval_sizes,
@@ -184,7 +211,7 @@ class NthFarthestDataModule(ProceduralDataModule):
         )
         self.save_hyperparameters()
         self.form = form
-        self.task = NthFarthestTask(dim=dim, max_entities=max_entities)
+        self.task = NthFarthestTask(dim=dim, max_entities=max_entities, seen_ranks=max(train_sizes))
 
     @property
     def num_classes(self) -> int:
@@ -195,6 +222,11 @@ class NthFarthestDataModule(ProceduralDataModule):
     def pos_dim(self) -> int:
         """``dim``: ``pos`` holds the raw vectors."""
         return self.task.dim
+
+    @property
+    def eval_subsets(self) -> list[str]:
+        """``["seen_ranks"]``: questions about a rank ``n`` below the largest training K."""
+        return ["seen_ranks"]
 
     @property
     def answer(self) -> str:

@@ -2,6 +2,8 @@
 
     graphrl evaluate --ckpt runs/boxworld/.../checkpoints/last.ckpt --episodes 200 \\
         [--env_id graphrl/BoxWorld-Small-v0] [--env_kwargs '{"goal_length": 3}'] [--greedy]
+    graphrl evaluate --ckpt .../last.ckpt --env_id graphrl/BoxWorld-Small-v0 \\
+        graphrl/BoxWorld-Medium-v0,graphrl/BoxWorld-12x12-v0 --out results/zero_shot  # a table
     graphrl render --ckpt .../last.ckpt --out episode.gif [--seed 0]
 """
 
@@ -45,14 +47,25 @@ def _json_dict(text: str) -> dict[str, Any]:
     return value
 
 
-def evaluate_command(argv: list[str]) -> dict[str, float]:
-    """``graphrl evaluate``: one JSON line with solve_rate, mean_return, mean_length, episodes."""
+def evaluate_command(argv: list[str]) -> dict[str, Any] | list[dict[str, Any]]:
+    """``graphrl evaluate``: one JSON line per env (env_id, env_kwargs, solve_rate,
+    mean_return, mean_length, episodes) and, for several envs, a markdown table; the row (one
+    env) or the rows."""
     parser = argparse.ArgumentParser(
         prog="graphrl evaluate", description="Evaluate a trained agent on fresh levels."
     )
     parser.add_argument("--ckpt", required=True, help="checkpoint of a PPO/A2C run")
     parser.add_argument("--episodes", type=int, default=100)
-    parser.add_argument("--env_id", default=None, help="default: the training env")
+    parser.add_argument(
+        "--env_id",
+        nargs="+",
+        default=None,
+        help="env id(s), space- or comma-separated (one row each); default: the training env",
+    )
+    parser.add_argument(
+        "--out", default=None, help="also write the rows to OUT.jsonl and a table to OUT.md"
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite existing --out files")
     parser.add_argument(
         "--env_kwargs",
         type=_json_dict,
@@ -63,19 +76,35 @@ def evaluate_command(argv: list[str]) -> dict[str, float]:
     parser.add_argument("--greedy", action="store_true", help="argmax actions (default: sample)")
     parser.add_argument("--num_envs", type=int, default=8)
     args = parser.parse_args(argv)
+    from graphrl.rl.evaluation import evaluate_presets, markdown_table
+
+    env_ids = [e for arg in args.env_id for e in arg.split(",") if e] if args.env_id else [None]
+    paths = [f"{args.out}.jsonl", f"{args.out}.md"] if args.out else []
+    existing = [path for path in paths if os.path.exists(path) and not args.force]
+    if existing:
+        raise SystemExit(f"error: {existing[0]!r} exists: pass another --out or --force")
     torch.set_num_threads(1)
     agent = load_agent(args.ckpt)
-    result = agent.evaluate(
-        args.env_id,
+    rows = evaluate_presets(
+        agent,
+        env_ids,
         episodes=args.episodes,
         seed=args.seed,
         greedy=args.greedy,
         num_envs=args.num_envs,
-        **args.env_kwargs,
+        env_kwargs=args.env_kwargs,
     )
-    result = {"env_id": args.env_id or agent.hparams.env_id, **result}
-    print(json.dumps(result))
-    return result
+    lines = [json.dumps(row) for row in rows]
+    print("\n".join(lines))
+    if len(rows) > 1:
+        print(markdown_table(rows))
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(paths[0], "w") as f:
+            f.write("\n".join(lines) + "\n")
+        with open(paths[1], "w") as f:
+            f.write(markdown_table(rows) + "\n")
+    return rows[0] if len(rows) == 1 else rows
 
 
 def render_command(argv: list[str]) -> str:

@@ -28,9 +28,7 @@ from graphrl.envs.boxworld_levels import (
     ROLE_LOCK,
     WALL,
     Level,
-    LevelConfig,
-    check_feasible,
-    generate_level,
+    LevelDistribution,
     roles_from_colors,
 )
 
@@ -157,6 +155,14 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         render_mode: ``"rgb_array"`` (``[(n + 2) * cell_px, (n + 2) * cell_px, 3]`` uint8),
             ``"ansi"`` (text) or ``None``.
         cell_px: Pixels per cell in ``rgb_array`` renders.
+        color_ids: Relabel every level's key colours at random into this many ids (then
+            ``symbol_counts = (4 + color_ids, 8)``): 26 at training shows the policy every id;
+            at evaluation, the trained agent's count lets it play levels drawn from more
+            colours. None: the generator's ``num_colors`` ids, no relabelling.
+
+    ``goal_length``, ``num_distractors`` and ``distractor_length`` also take lists
+    (``goal_length: [1, 2, 3]``): each episode then draws its sizes uniformly from them
+    (:class:`~graphrl.envs.boxworld_levels.LevelDistribution`).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 8}
@@ -171,13 +177,13 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         max_steps: int = 120,
         render_mode: str | None = None,
         cell_px: int = 8,
+        color_ids: int | None = None,
     ) -> None:
-        if num_colors is None:
-            sizes = (goal_length, num_distractors, distractor_length)
-            needed = goal_length + num_distractors * distractor_length
-            num_colors = min(needed, MAX_COLORS) if all(isinstance(v, int) for v in sizes) else 1
-        self.config = LevelConfig(n, goal_length, num_distractors, distractor_length, num_colors)
-        check_feasible(self.config)
+        self.levels = LevelDistribution.build(
+            n, goal_length, num_distractors, distractor_length, num_colors, color_ids
+        )
+        self.config = self.levels.configs[0]
+        num_colors = self.levels.num_color_ids  # key-colour ids the observation may hold
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -208,7 +214,7 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         super().reset(seed=seed)
         level = (options or {}).get("level")
         if level is None:
-            level = generate_level(self.config, self.np_random)
+            level = self.levels.sample(self.np_random)
         else:
             self._check_level(level)
         obs = np.empty(self.observation_space.shape, dtype=np.uint8)

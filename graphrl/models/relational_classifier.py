@@ -182,12 +182,18 @@ class RelationalClassifier(L.LightningModule):
         names = getattr(dm, "eval_dataloader_names", None)
         return list(names) if names and stage != "train" else [""]
 
+    def _eval_subsets(self) -> list[str]:
+        """The DataModule's ``eval_subsets``: bool batch keys of subsets scored on their own."""
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        return list(getattr(dm, "eval_subsets", None) or [])
+
     def setup(self, stage: str) -> None:
         keys = ["train/acc", "train/loss"]
         for split in ("val", "test"):
             for suffix in self._eval_names(split):
                 tag = f"_{suffix}" if suffix else ""
                 keys += [f"{split}/acc{tag}", f"{split}/loss{tag}"]
+                keys += [f"{split}/acc{tag}_{name}" for name in self._eval_subsets()]
                 keys += [f"{split}/acc_{q}{tag}" for q in self.question_types if q != "all"]
         for key in keys:
             if key.replace("/", ":") not in self.metrics:
@@ -222,6 +228,20 @@ class RelationalClassifier(L.LightningModule):
                 prog_bar=name == "acc",
                 add_dataloader_idx=False,
             )
+        if stage != "train":
+            for name in self._eval_subsets():
+                sel = batch[name]
+                if bool(sel.any()):
+                    metric = self._metric(f"{stage}/acc{tag}_{name}")
+                    metric(correct[sel])
+                    self.log(
+                        f"{stage}/acc{tag}_{name}",
+                        metric,
+                        on_step=False,
+                        on_epoch=True,
+                        batch_size=int(sel.sum()),
+                        add_dataloader_idx=False,
+                    )
         if stage != "train" and len(self.question_types) > 1 and "question_type" in batch:
             for q_idx, q in enumerate(self.question_types):
                 sel = batch["question_type"] == q_idx
