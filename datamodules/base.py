@@ -13,6 +13,10 @@ Batch format (frozen; the models are written against it), a ``dict[str, Tensor]`
 - ``y``: ``[B]`` long target (an entity index for pointer answers, a class id for label answers),
 - ``question_type``: ``[B]`` long, an index into the DataModule's ``question_types``.
 
+Optional keys: ``question: [B, Q]`` float, the question as a view of its own (when the
+DataModule's ``question_dim`` is ``Q > 0``), and ``[B]`` bool subset masks named by
+``eval_subsets`` (e.g. ``seen_ranks``).
+
 Sharding: item ``i`` of :class:`ProceduralBatches` is a batch, read through a
 ``DataLoader(batch_size=None, sampler=BatchIndexSampler(...))``. The DataModule builds the
 sampler from the trainer's ``global_rank`` and ``world_size``, so under DDP no two ranks see the
@@ -337,6 +341,12 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
     @abstractmethod
     def question_types(self) -> list[str]:
         """Names of the question types, indexed by ``batch["question_type"]``."""
+
+    @property
+    def question_dim(self) -> int:
+        """Width ``Q`` of the batch's separate question view ``question: [B, Q]``; 0 when the
+        question is inside the entity features (the default)."""
+        return 0
 
     @property
     def eval_subsets(self) -> list[str]:

@@ -10,6 +10,10 @@ Entity features (``max_entities = M``, the same layout for every ``K <= M``), on
     x[b, i] = [ vector_i (dim) | one_hot(i, M) | one_hot(n, M) | one_hot(m, M) | i == m ]
 
 so ``num_features = dim + 3 * M + 1``: a model trained on K=8 runs unchanged on K=12 or 16.
+With ``label_features=False`` the two label one-hots are left out,
+``x[b, i] = [ vector_i | one_hot(n, M) | i == m ]`` (``dim + M + 1``): a set model needs
+neither (the pointer names the entity, the flag marks ``m``), and at K=16 a model trained on
+K=8 would otherwise meet label columns 8-15 whose input weights training never moved.
 ``form="sequence"`` gives the same tensors, read as a sequence in label order (time step ``i``
 feeds vector ``i``), as the LSTM and RMC of the paper read it; ``form="set"`` marks them as an
 unordered set (the label lives in the features, so the order carries nothing).
@@ -69,11 +73,21 @@ class NthFarthestTask:
     dim: int = 16
     max_entities: int = 16
     seen_ranks: int | None = None
+    label_features: bool = True
+    question_view: bool = False
+
+    @property
+    def question_dim(self) -> int:
+        """Width of ``question`` (``one_hot(n)``, and ``one_hot(m)`` with labels); 0 unless
+        ``question_view``."""
+        return (2 if self.label_features else 1) * self.max_entities if self.question_view else 0
 
     @property
     def num_features(self) -> int:
-        """``dim + 3 * max_entities + 1``."""
-        return self.dim + 3 * self.max_entities + 1
+        """``dim + 3 * max_entities + 1`` (``dim + max_entities + 1`` without labels), less
+        ``question_dim`` when the question is a view of its own."""
+        width = self.dim + (3 if self.label_features else 1) * self.max_entities + 1
+        return width - self.question_dim
 
     def sample(self, batch_size: int, num_entities: int, generator: torch.Generator) -> Batch:
         """Draw ``batch_size`` questions over ``num_entities`` vectors.
@@ -92,16 +106,14 @@ class NthFarthestTask:
         y = nth_farthest(vectors, n, m)
 
         ids = torch.arange(k)
-        x = torch.cat(
-            [
-                vectors,
-                F.one_hot(ids, M).float().expand(b, k, M),
-                F.one_hot(n, M).float().unsqueeze(1).expand(b, k, M),
-                F.one_hot(m, M).float().unsqueeze(1).expand(b, k, M),
-                (ids.unsqueeze(0) == m.unsqueeze(1)).float().unsqueeze(-1),
-            ],
-            dim=-1,
-        )
+        labels = F.one_hot(ids, M).float().expand(b, k, M)
+        rank = F.one_hot(n, M).float().unsqueeze(1).expand(b, k, M)
+        reference = F.one_hot(m, M).float().unsqueeze(1).expand(b, k, M)
+        is_m = (ids.unsqueeze(0) == m.unsqueeze(1)).float().unsqueeze(-1)
+        question = [rank, reference] if self.label_features else [rank]
+        entity = [vectors, labels] if self.label_features else [vectors]
+        parts = [*entity, is_m] if self.question_view else [*entity, *question, is_m]
+        x = torch.cat(parts, dim=-1)
         batch = {
             "x": x,
             "mask": torch.ones(b, k, dtype=torch.bool),
@@ -111,6 +123,8 @@ class NthFarthestTask:
         }
         if self.seen_ranks is not None:
             batch["seen_ranks"] = n < self.seen_ranks
+        if self.question_view:
+            batch["question"] = torch.cat([q[:, 0] for q in question], dim=-1)  # [B, Q]
         return batch
 
 
@@ -140,6 +154,11 @@ class NthFarthestDataModule(ProceduralDataModule):
             for training when set.
         curriculum_steps: Training-sample counts at which to move to the next K, e.g.
             ``[100000, 200000]`` (one fewer than ``curriculum``).
+        question_view: Give the question (``one_hot(n)``, and ``one_hot(m)`` with labels) as
+            a view of its own, ``question: [B, question_dim]``, instead of inside every
+            entity's features (models choose how to read it: ``question_input``).
+        label_features: Include the label one-hots ``one_hot(i)`` and ``one_hot(m)`` in ``x``
+            (see the module docstring).
         train_num_entities: A distribution of training K, e.g. ``[4, 8, 12, 16]``: every
             training batch draws its K uniformly from it (replaces ``num_entities`` for
             training; not with ``curriculum``).
@@ -163,6 +182,8 @@ class NthFarthestDataModule(ProceduralDataModule):
         curriculum: list[int] | None = None,
         curriculum_steps: list[int] | None = None,
         train_num_entities: list[int] | None = None,
+        label_features: bool = True,
+        question_view: bool = False,
         num_workers: int = 0,
     ) -> None:
         if dim < 1:
@@ -211,7 +232,13 @@ class NthFarthestDataModule(ProceduralDataModule):
         )
         self.save_hyperparameters()
         self.form = form
-        self.task = NthFarthestTask(dim=dim, max_entities=max_entities, seen_ranks=max(train_sizes))
+        self.task = NthFarthestTask(
+            dim=dim,
+            max_entities=max_entities,
+            seen_ranks=max(train_sizes),
+            label_features=label_features,
+            question_view=question_view,
+        )
 
     @property
     def num_classes(self) -> int:
@@ -222,6 +249,11 @@ class NthFarthestDataModule(ProceduralDataModule):
     def pos_dim(self) -> int:
         """``dim``: ``pos`` holds the raw vectors."""
         return self.task.dim
+
+    @property
+    def question_dim(self) -> int:
+        """Width of ``batch["question"]`` (0 without ``question_view``)."""
+        return self.task.question_dim
 
     @property
     def eval_subsets(self) -> list[str]:

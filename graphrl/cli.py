@@ -21,6 +21,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from graphrl.callbacks import MetricsJSON
 
 DATA_LINKS = ("num_features", "num_classes", "max_entities", "pos_dim", "answer", "question_types")
+DATA_LINKS += ("question_dim",)
 
 
 def _data_attr(name: str):

@@ -21,28 +21,23 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from compare_supervised import budget_args, run_config  # noqa: E402
+from compare_supervised import budget_args, run_config
 
 CONFIG = "configs/nth_farthest/attention.yaml"
 MIXTURE = "configs/nth_farthest/attention_mixture.yaml"
+NO_LABELS = "--data.init_args.label_features=false"
+SOFTMAX = "--model.processor.layer_kwargs={size_scaling: none}"
 VARIANTS: dict[str, tuple[str, list[str], str]] = {
-    "shipped_softmax": (
+    "shipped_softmax": (CONFIG, [SOFTMAX], "K=8, softmax average (the config before)"),
+    "count": (CONFIG, [], "K=8, size_scaling: count"),
+    "count_no_labels": (CONFIG, [NO_LABELS], "K=8, count, no label one-hots"),
+    "softmax_no_labels": (CONFIG, [SOFTMAX, NO_LABELS], "K=8, softmax, no label one-hots"),
+    "log_no_labels": (
         CONFIG,
-        ["--model.processor.layer_kwargs={size_scaling: none}"],
-        "K=8, softmax average (the config before this change)",
+        ["--model.processor.layer_kwargs={size_scaling: log}", NO_LABELS],
+        "K=8, logits scaled by log N, no label one-hots",
     ),
-    "shipped": (CONFIG, [], "K=8, size_scaling: count (the shipped config)"),
-    "log": (
-        CONFIG,
-        ["--model.processor.layer_kwargs={size_scaling: log}"],
-        "K=8, logits scaled by log N",
-    ),
-    "mixture_softmax": (
-        MIXTURE,
-        ["--model.processor.layer_kwargs={size_scaling: none}"],
-        "K ~ U{4..16}, softmax average",
-    ),
-    "mixture": (MIXTURE, [], "K ~ U{4..16}, size_scaling: count"),
+    "mixture": (MIXTURE, [], "K ~ U{4..16}, count, no label one-hots"),
 }
 
 

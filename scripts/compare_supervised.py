@@ -35,6 +35,7 @@ import yaml
 DEFAULT_CONFIGS = {
     "nth_farthest": ["attention", "gnn", "gcn", "rgcn", "deepsets", "mlp", "lstm"],
     "sort_of_clevr": ["attention", "gcn", "deepsets", "mlp"],
+    "parity": ["attention", "attention_pe", "lstm"],
 }
 
 

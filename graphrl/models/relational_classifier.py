@@ -16,7 +16,7 @@ from torchmetrics import MeanMetric
 
 from graphrl.models.backbones import BackboneOutput, GraphBackbone, LSTMBackbone, MLPBackbone
 from graphrl.models.heads import LabelHead, PointerHead
-from graphrl.nn import ProcessorConfig
+from graphrl.nn import ProcessorConfig, QuestionInput
 
 BACKBONES = ("graph", "mlp", "lstm")
 ANSWERS = ("label", "pointer")
@@ -100,6 +100,10 @@ class RelationalClassifier(L.LightningModule):
             streams, so steps are the natural clock) or every ``epoch``.
         attention_maps: Log first/last-layer attention maps of a fixed validation batch to
             TensorBoard at each validation (attention processors only).
+        question_dim: Width of the batch's separate question view ``question: [B, Q]``
+            (linked; 0: the question is inside the entity features).
+        question_input: How a separate question enters: ``concat`` (to every entity) or
+            ``hyper`` (it generates the weights of the first entity layer, a hypernetwork).
     """
 
     def __init__(
@@ -123,6 +127,8 @@ class RelationalClassifier(L.LightningModule):
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: Literal["step", "epoch"] = "step",
         attention_maps: bool = True,
+        question_dim: int = 0,
+        question_input: str = "concat",
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
@@ -139,6 +145,13 @@ class RelationalClassifier(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.question_types = list(question_types or ["all"])
+        self.question_in = (
+            QuestionInput(num_features, question_dim, question_input, channels)
+            if question_dim
+            else None
+        )
+        if self.question_in is not None:
+            num_features = self.question_in.out_features
         if backbone == "graph":
             kwargs = {"in_channels": num_features, **(encoder_kwargs or {})}
             self.backbone: nn.Module = GraphBackbone(
@@ -173,7 +186,15 @@ class RelationalClassifier(L.LightningModule):
             if key not in batch:
                 raise ValueError(f"batch has no {key!r}: batches are dicts with x, mask, pos, y")
         kwargs = {"return_attention_weights": True} if return_attention_weights else {}
-        out = self.backbone(batch["x"], mask=batch.get("mask"), pos=batch.get("pos"), **kwargs)
+        x = batch["x"]
+        if self.question_in is not None:
+            if "question" not in batch:
+                raise ValueError(
+                    f"the model reads a question view (question_dim={self.hparams.question_dim})"
+                    " but the batch has no 'question'"
+                )
+            x = self.question_in(x, batch["question"])
+        out = self.backbone(x, mask=batch.get("mask"), pos=batch.get("pos"), **kwargs)
         return self.head(out), out
 
     # ------------------------------------------------------------------ metrics
