@@ -26,12 +26,12 @@ from compare_supervised import budget_args, run_config
 CONFIG = "configs/nth_farthest/attention.yaml"
 MIXTURE = "configs/nth_farthest/attention_mixture.yaml"
 NO_LABELS = "--data.init_args.label_features=false"
-SOFTMAX = "--model.processor.layer_kwargs={size_scaling: none}"
+COUNT = "--model.processor.layer_kwargs={size_scaling: count, reference_size: 8}"
 VARIANTS: dict[str, tuple[str, list[str], str]] = {
-    "shipped_softmax": (CONFIG, [SOFTMAX], "K=8, softmax average (the config before)"),
-    "count": (CONFIG, [], "K=8, size_scaling: count"),
-    "count_no_labels": (CONFIG, [NO_LABELS], "K=8, count, no label one-hots"),
-    "softmax_no_labels": (CONFIG, [SOFTMAX, NO_LABELS], "K=8, softmax, no label one-hots"),
+    "shipped": (CONFIG, [], "K=8, the shipped config (softmax average)"),
+    "count": (CONFIG, [COUNT], "K=8, size_scaling: count"),
+    "count_no_labels": (CONFIG, [COUNT, NO_LABELS], "K=8, count, no label one-hots"),
+    "softmax_no_labels": (CONFIG, [NO_LABELS], "K=8, softmax, no label one-hots"),
     "log_no_labels": (
         CONFIG,
         ["--model.processor.layer_kwargs={size_scaling: log}", NO_LABELS],

@@ -93,3 +93,14 @@ def test_seen_rank_accuracy_is_logged_beside_the_overall_one(tmp_path) -> None:
         hits = [(model(b)[0].argmax(-1) == b["y"])[b["seen_ranks"]] for b in batches]
     expected = torch.cat(hits).float().mean().item()
     assert float(metrics["test/acc_k8_seen_ranks"]) == pytest.approx(expected, abs=1e-6)
+
+
+def test_without_label_features_only_the_vector_the_rank_and_the_m_flag_remain() -> None:
+    full = NthFarthestDataModule(batch_size=8).eval_dataset("test", 8)[0]["x"]
+    data = NthFarthestDataModule(batch_size=8, label_features=False)
+    bare = data.eval_dataset("test", 8)[0]["x"]
+    d, m = 16, 16
+    assert data.num_features == d + m + 1 == bare.shape[-1]
+    torch.testing.assert_close(bare[..., :d], full[..., :d])
+    torch.testing.assert_close(bare[..., d : d + m], full[..., d + m : d + 2 * m])  # one_hot(n)
+    torch.testing.assert_close(bare[..., -1], full[..., -1])  # i == m
