@@ -145,6 +145,11 @@ class RelationalClassifier(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.question_types = list(question_types or ["all"])
+        if question_input == "hyper" and not question_dim:
+            raise ValueError(
+                "question_input='hyper' needs the question as a view of its own, but the data "
+                "gives none (question_dim=0): set --data.init_args.question_view=true"
+            )
         self.question_in = (
             QuestionInput(num_features, question_dim, question_input, channels)
             if question_dim
