@@ -62,5 +62,5 @@ def test_unknown_question_input_fails_listing_the_choices() -> None:
 
 
 def test_hyper_question_input_without_a_question_view_fails_naming_the_flag() -> None:
-    with pytest.raises(ValueError, match="set --data.init_args.question_view=true"):
+    with pytest.raises(ValueError, match=r"set --data\.init_args\.question_view=true"):
         RelationalClassifier(num_features=49, question_input="hyper", answer="pointer")
