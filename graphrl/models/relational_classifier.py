@@ -17,6 +17,7 @@ from torchmetrics import MeanMetric
 from graphrl.models.backbones import BackboneOutput, GraphBackbone, LSTMBackbone, MLPBackbone
 from graphrl.models.heads import LabelHead, PointerHead
 from graphrl.nn import ProcessorConfig, QuestionInput
+from graphrl.nn.hypernetwork import QUESTION_INPUTS
 
 BACKBONES = ("graph", "mlp", "lstm")
 ANSWERS = ("label", "pointer")
@@ -145,6 +146,11 @@ class RelationalClassifier(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.question_types = list(question_types or ["all"])
+        if question_input not in QUESTION_INPUTS:
+            raise ValueError(
+                f"unknown question_input {question_input!r}; choose one of: "
+                f"{', '.join(QUESTION_INPUTS)}"
+            )
         if question_input == "hyper" and not question_dim:
             raise ValueError(
                 "question_input='hyper' needs the question as a view of its own, but the data "
