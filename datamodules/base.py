@@ -35,6 +35,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from graphrl.checks import check_positive
+
 Batch = dict[str, Tensor]
 
 SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
@@ -213,12 +215,6 @@ class BatchIndexSampler(DistributedSampler):
         return self.per_rank
 
 
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-
-
 class ProceduralDataModule(L.LightningDataModule, ABC):
     """Base DataModule: one training stream and one val/test dataloader per evaluation size.
 
@@ -252,7 +248,7 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
         num_workers: int,
     ) -> None:
         super().__init__()
-        _check_positive(
+        check_positive(
             batch_size=batch_size,
             train_samples_per_epoch=train_samples_per_epoch,
             val_samples=val_samples,

@@ -1,0 +1,143 @@
+"""What a run prints: plain progress lines when stdout is not a terminal (CI, ``| tee``, a
+cluster job) instead of carriage-return bar frames, and no Lightning advertising or warnings
+that do not apply to graphrl.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+import warnings
+from typing import Any, TextIO
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks.progress import ProgressBar
+
+__all__ = ["LineProgressBar", "progress_bar_for", "quiet_lightning"]
+
+# Lightning's own messages that say nothing about the run: product tips, and a warning about a
+# saving scheme (pre-optimizer-step weights) that graphrl's manual optimisation does not use.
+_UNWANTED_LOGS = ("💡 Tip:",)
+_UNWANTED_WARNINGS = ("Using ModelCheckpoint with manual optimization",)
+_LIGHTNING_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning.pytorch",
+)
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(self.prefixes)
+
+
+_FILTER = _DropMessages(_UNWANTED_LOGS)
+
+
+def quiet_lightning() -> None:
+    """Drop Lightning's tips and the manual-optimisation checkpoint warning (idempotent)."""
+    for name in _LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+    for message in _UNWANTED_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+
+
+def _format(value: Any) -> str:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+class LineProgressBar(ProgressBar):
+    """Progress as one plain line every ``every_n_batches`` training batches (and one per
+    validation / test), for output that is a file rather than a terminal.
+
+    Args:
+        every_n_batches: Lines period in training batches; ``None`` uses the Trainer's
+            ``log_every_n_steps``.
+        stream: Where lines go (default ``sys.stdout``).
+    """
+
+    def __init__(self, every_n_batches: int | None = None, stream: TextIO | None = None) -> None:
+        super().__init__()
+        self.every_n_batches = every_n_batches
+        self.stream = stream
+        self._enabled = True
+        self._start = time.perf_counter()
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def _line(self, text: str) -> None:
+        if self._enabled and self.trainer.is_global_zero:
+            print(text, file=self.stream or sys.stdout, flush=True)
+
+    def _metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> str:
+        metrics = self.get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return " ".join(f"{k}={_format(v)}" for k, v in metrics.items())
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        every = self.every_n_batches or max(1, trainer.log_every_n_steps)
+        total = self.total_train_batches
+        last = isinstance(total, int) and batch_idx + 1 == total
+        if (batch_idx + 1) % every and not last:
+            return
+        of_total = f"/{total}" if isinstance(total, int) and not math.isinf(total) else ""
+        elapsed = time.perf_counter() - self._start
+        self._line(
+            f"epoch {trainer.current_epoch} batch {batch_idx + 1}{of_total} "
+            f"step {trainer.global_step} {elapsed:.0f}s {self._metrics(trainer, pl_module)}"
+        )
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._line(f"validation step {trainer.global_step} {self._metrics(trainer, pl_module)}")
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._line(f"test {self._metrics(trainer, pl_module)}")
+
+
+def progress_bar_for(
+    config: dict[str, Any], callbacks: list[Callback], stream: TextIO | None = None
+) -> Callback | None:
+    """The progress bar a run gets when it names none: :class:`LineProgressBar` when ``stream``
+    (stdout) is not a terminal, else ``None`` (Lightning's own bar).
+
+    Args:
+        config: The Trainer's arguments (``enable_progress_bar: false`` means no bar at all).
+        callbacks: The callbacks the Trainer gets; one that is a ``ProgressBar`` wins.
+    """
+    stream = stream or sys.stdout
+    if config.get("enable_progress_bar") is False or any(
+        isinstance(c, ProgressBar) for c in [*callbacks, *(config.get("callbacks") or [])]
+    ):
+        return None
+    isatty = getattr(stream, "isatty", None)
+    if callable(isatty) and isatty():
+        return None
+    return LineProgressBar()
