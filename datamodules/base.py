@@ -368,3 +368,7 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
     def test_dataloader(self) -> list[DataLoader]:
         """One loader per size in ``eval_sizes``, named by ``eval_dataloader_names``."""
         return [self._loader(self.eval_dataset("test", n), fresh=False) for n in self.eval_sizes]
+
+    def predict_dataloader(self) -> list[DataLoader]:
+        """``graphrl predict`` answers the test sets (same loaders as :meth:`test_dataloader`)."""
+        return self.test_dataloader()

@@ -20,7 +20,7 @@ import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from graphrl.callbacks import MetricsJSON
+from graphrl.callbacks import MetricsJSON, PredictionsFile
 from graphrl.checks import check_accelerator, check_env, check_writable_dir
 from graphrl.console import progress_bar_for, quiet_lightning
 from graphrl.errors import (
@@ -117,6 +117,8 @@ class GraphRLCLI(LightningCLI):
             raise UsageError(_part_error_line(exc, self._sub_config())) from None
         self._check_command_fits_model()
         self.trainer.callbacks.append(MetricsJSON())
+        if self.subcommand == "predict":
+            self.trainer.callbacks.append(PredictionsFile())
 
     def _check_before_work(self) -> None:
         """Input the run would trip over only later: the env, the log dir, the accelerator."""
@@ -262,7 +264,8 @@ def _build_cli(args: list[str] | None, run: bool, has_data: bool) -> GraphRLCLI:
         save_config_callback=SaveConfigCallback,
         save_config_kwargs={"overwrite": False},
         trainer_defaults={"default_root_dir": "runs"},
-        parser_kwargs={"description": CLI_DESCRIPTION},
+        # No abbreviations: a misspelt --trainer.max_step would silently set max_steps.
+        parser_kwargs={"description": CLI_DESCRIPTION, "allow_abbrev": False},
         parser_class=GraphRLArgumentParser,
         args=args,
         run=run,

@@ -78,7 +78,11 @@ def load_agent(path: str):  # -> OnPolicyModule
     """Load a trained RL LightningModule (PPO, A2C, ...) from a checkpoint, on the CPU."""
     check_checkpoint(path, "--ckpt")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    class_path = ckpt.get("graphrl_module_class", "graphrl.rl.PPO")
+    class_path = (
+        ckpt.get("graphrl_module_class")
+        or (ckpt.get("hyper_parameters") or {}).get("_class_path")
+        or "graphrl.rl.PPO"
+    )
     module_name, _, cls_name = class_path.rpartition(".")
     cls = getattr(importlib.import_module(module_name), cls_name)
     if not hasattr(cls, "evaluate"):

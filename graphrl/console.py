@@ -22,11 +22,7 @@ __all__ = ["LineProgressBar", "progress_bar_for", "quiet_lightning"]
 # saving scheme (pre-optimizer-step weights) that graphrl's manual optimisation does not use.
 _UNWANTED_LOGS = ("💡 Tip:",)
 _UNWANTED_WARNINGS = ("Using ModelCheckpoint with manual optimization",)
-_LIGHTNING_LOGGERS = (
-    "lightning.pytorch.utilities.rank_zero",
-    "lightning.fabric.utilities.rank_zero",
-    "lightning.pytorch",
-)
+_LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
 
 
 class _DropMessages(logging.Filter):
@@ -38,15 +34,31 @@ class _DropMessages(logging.Filter):
         return not str(record.getMessage()).startswith(self.prefixes)
 
 
-_FILTER = _DropMessages(_UNWANTED_LOGS)
+class _InfoToStdout(logging.StreamHandler):
+    """Lightning's info lines ("Seed set to 0", "GPU available") to stdout, its warnings to
+    stderr, so that stderr holds only problems (an error is then the one line there)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Looked up per record (tests swap sys.stdout); the old stream is not flushed: it may be
+        # closed already.
+        self.stream = sys.stdout if record.levelno < logging.WARNING else sys.stderr
+        super().emit(record)
 
 
 def quiet_lightning() -> None:
-    """Drop Lightning's tips and the manual-optimisation checkpoint warning (idempotent)."""
+    """Drop Lightning's tips and the manual-optimisation checkpoint warning; send Lightning's
+    info lines to stdout (idempotent)."""
     for name in _LIGHTNING_LOGGERS:
         logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+        for i, handler in enumerate(logger.handlers):
+            if type(handler) is logging.StreamHandler:  # the one Lightning adds on import
+                replacement = _InfoToStdout()
+                replacement.setFormatter(handler.formatter)
+                replacement.setLevel(handler.level)
+                logger.handlers[i] = replacement
+        for handler in logger.handlers:
+            if not any(isinstance(f, _DropMessages) for f in handler.filters):
+                handler.addFilter(_DropMessages(_UNWANTED_LOGS))
     for message in _UNWANTED_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
 
