@@ -23,13 +23,15 @@ __all__ = [
 
 
 def check_positive(**values: float) -> None:
-    """Raise :class:`~graphrl.errors.BadArgument` naming the first argument that is not > 0.
+    """Raise :class:`~graphrl.errors.BadArgument` naming the first argument that is not > 0
+    (counts, ``int``, are reported as ``>= 1``).
 
     Example: ``check_positive(channels=channels, heads=heads)`` at the top of ``__init__``.
     """
     for name, value in values.items():
         if not value > 0:
-            raise BadArgument(name, f"{name} must be > 0, got {value}")
+            bound = ">= 1" if isinstance(value, int) else "> 0"
+            raise BadArgument(name, f"{name} must be {bound}, got {value}")
 
 
 def check_in_unit(**values: float) -> None:

@@ -27,7 +27,7 @@ from graphrl.errors import (
     BadArgument,
     UsageError,
     bad_argument_line,
-    debug_requested,
+    debugging,
     did_you_mean,
     handle_errors,
     parse_error_line,
@@ -61,7 +61,7 @@ class GraphRLArgumentParser(LightningArgumentParser):
 
     def error(self, message: str, ex: Exception | None = None) -> Any:
         # Parsers jsonargparse builds internally (exit_on_error=False) raise for it to catch.
-        if not self.exit_on_error or debug_requested(sys.argv):
+        if not self.exit_on_error or debugging():
             return super().error(message, ex)
         parser = getattr(ex, "subcommand_parser", None) or self
         raise UsageError(parse_error_line(message, parser, self._argv)) from None
@@ -114,6 +114,8 @@ class GraphRLCLI(LightningCLI):
         try:
             super().instantiate_classes()
         except (ValueError, TypeError, UsageError) as exc:
+            if debugging():
+                raise
             raise UsageError(_part_error_line(exc, self._sub_config())) from None
         self._check_command_fits_model()
         self.trainer.callbacks.append(MetricsJSON())

@@ -9,6 +9,7 @@ import difflib
 import os
 import re
 import sys
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
@@ -73,6 +74,11 @@ def debug_requested(argv: list[str]) -> bool:
     return DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, "0") not in ("", "0")
 
 
+def debugging() -> bool:
+    """Whether this process runs under ``--debug`` / ``GRAPHRL_DEBUG=1`` (set by the handler)."""
+    return debug_requested([])
+
+
 def exit_with(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print ``error: message`` as one line on stderr and exit with ``code``."""
     text = one_line(message)
@@ -109,6 +115,9 @@ def handle_errors(command: Callable[[list[str]], Any], argv: list[str]) -> Any:
         os.environ[DEBUG_ENV] = "1"  # also seen by the parser and by DDP worker processes
         try:
             return command(argv)
+        except UsageError:
+            traceback.print_exc()  # where the check fired
+            raise SystemExit(EXIT_USAGE) from None
         finally:
             if previous is None:
                 os.environ.pop(DEBUG_ENV, None)

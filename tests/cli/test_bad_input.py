@@ -87,7 +87,7 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "channels-0",
         "fit --config {SUP} --model.channels=0",
-        ("channels must be > 0", "--model.init_args.channels"),
+        ("channels must be >= 1", "--model.init_args.channels"),
     ),
     (
         "channels-negative",
@@ -97,7 +97,7 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "heads-0",
         "fit --config {SUP} --model.processor.heads=0",
-        ("processor.heads must be > 0", "--model.init_args.processor.heads"),
+        ("processor.heads must be >= 1", "--model.init_args.processor.heads"),
     ),
     (
         "num-layers-negative",
@@ -112,12 +112,12 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "batch-size-0",
         "fit --config {SUP} --data.init_args.batch_size=0",
-        ("batch_size must be > 0", "--data.init_args.batch_size"),
+        ("batch_size must be >= 1", "--data.init_args.batch_size"),
     ),
     (
         "rl-num-envs-0",
         "fit --config {RL} --model.init_args.num_envs=0",
-        ("num_envs must be > 0", "--model.init_args.num_envs"),
+        ("num_envs must be >= 1", "--model.init_args.num_envs"),
     ),
     (
         "rl-policy-hidden-0",
@@ -192,7 +192,7 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "evaluate-episodes-0",
         "evaluate --ckpt {RL_CKPT} --episodes 0",
-        ("episodes must be > 0", "--episodes"),
+        ("episodes must be >= 1", "--episodes"),
     ),
     ("evaluate-num-envs-0", "evaluate --ckpt {RL_CKPT} --num_envs 0", ("--num_envs",)),
     (
