@@ -116,10 +116,10 @@ class LineProgressBar(ProgressBar):
     ) -> None:
         every = self.every_n_batches or max(1, trainer.log_every_n_steps)
         total = self.total_train_batches
-        last = isinstance(total, int) and batch_idx + 1 == total
-        if (batch_idx + 1) % every and not last:
+        known = isinstance(total, int) and not math.isinf(total) and total >= batch_idx + 1
+        if (batch_idx + 1) % every and not (known and batch_idx + 1 == total):
             return
-        of_total = f"/{total}" if isinstance(total, int) and not math.isinf(total) else ""
+        of_total = f"/{total}" if known else ""
         elapsed = time.perf_counter() - self._start
         self._line(
             f"epoch {trainer.current_epoch} batch {batch_idx + 1}{of_total} "

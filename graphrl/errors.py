@@ -1,6 +1,9 @@
-"""One line for every bad input: the error types graphrl raises for the user, the shared argument
-checks, and the top-level handler of the ``graphrl`` command that turns any exception into one
-line on stderr and a non-zero exit (a full traceback only with ``--debug`` or ``GRAPHRL_DEBUG=1``).
+"""One line for every bad input: the error types graphrl raises for the user, the top-level
+handler of the ``graphrl`` command that turns any exception into one line on stderr and a non-zero
+exit (a full traceback only with ``--debug`` or ``GRAPHRL_DEBUG=1``), and the translation of
+jsonargparse's parse errors into such lines ("did you mean" from the valid keys).
+
+The checks that raise these errors live in :mod:`graphrl.checks`.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from typing import Any, NoReturn
 __all__ = [
     "BadArgument",
     "UsageError",
+    "bad_argument_line",
     "closest",
+    "debugging",
     "did_you_mean",
     "handle_errors",
     "one_line",
+    "parse_error_line",
 ]
 
 DEBUG_FLAG = "--debug"
@@ -79,13 +85,26 @@ def debugging() -> bool:
     return debug_requested([])
 
 
+def _rank_prefix() -> str:
+    """``"[rank N] "`` inside a multi-process run: Lightning's launcher (and torchrun, SLURM)
+    set ``LOCAL_RANK`` in every process, and it outlives the run's teardown."""
+    if "LOCAL_RANK" not in os.environ:
+        return ""
+    return f"[rank {os.environ.get('RANK', os.environ.get('LOCAL_RANK', '0'))}] "
+
+
 def exit_with(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print ``error: message`` as one line on stderr and exit with ``code``."""
     text = one_line(message)
-    if not text.startswith("error:"):
-        text = f"error: {text}"
+    if text.startswith("error:"):
+        text = text[len("error:") :].strip()
+    text = f"error: {_rank_prefix()}{text}"
     print(text, file=sys.stderr, flush=True)
     raise SystemExit(code)
+
+
+# What a collective raises on the ranks that survive when one rank of a run dies.
+_PEER_GONE = re.compile(r"Connection closed by peer|Connection reset by peer|Broken pipe|NCCL")
 
 
 def describe(exc: BaseException) -> tuple[str, int]:
@@ -94,6 +113,8 @@ def describe(exc: BaseException) -> tuple[str, int]:
         return str(exc), EXIT_FAILURE
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", 130
+    if _PEER_GONE.search(str(exc)) and _rank_prefix():
+        return "stopped: another rank failed (see its error line)", EXIT_FAILURE
     if isinstance(exc, MemoryError):
         return "out of memory: lower the batch size or the number of envs", EXIT_FAILURE
     message = str(exc) or type(exc).__name__
