@@ -55,8 +55,8 @@ class GraphRLArgumentParser(LightningArgumentParser):
     _argv: ClassVar[list[str]] = []  # the arguments of the last user-level parse
 
     def parse_args(self, args: Any = None, *pargs: Any, **kwargs: Any) -> Any:
-        if self.exit_on_error and isinstance(args, (list, tuple)):
-            GraphRLArgumentParser._argv = list(args)
+        if self.exit_on_error and (args is None or isinstance(args, (list, tuple))):
+            GraphRLArgumentParser._argv = sys.argv[1:] if args is None else list(args)
         return super().parse_args(args, *pargs, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None) -> Any:

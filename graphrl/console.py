@@ -21,7 +21,10 @@ __all__ = ["LineProgressBar", "progress_bar_for", "quiet_lightning"]
 # Lightning's own messages that say nothing about the run: product tips, and a warning about a
 # saving scheme (pre-optimizer-step weights) that graphrl's manual optimisation does not use.
 _UNWANTED_LOGS = ("💡 Tip:",)
-_UNWANTED_WARNINGS = ("Using ModelCheckpoint with manual optimization",)
+_UNWANTED_WARNINGS = (
+    "Using ModelCheckpoint with manual optimization",
+    "Couldn't infer the batch indices",  # predict: PredictionsFile does not use them
+)
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
 
 

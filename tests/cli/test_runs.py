@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,16 @@ def test_project_command_exit_code(files) -> None:
     result = _graphrl("evaluate", "--ckpt", files["TMP"] + "/missing.ckpt")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "--ckpt" in result.stderr
+
+
+def test_manual_optimisation_checkpoint_warning_does_not_reach_the_user(files, tmp_path) -> None:
+    config = tmp_path / "rl.yaml"
+    config.write_text(
+        Path(files["RL"]).read_text().replace("{save_last: true}", "{every_n_train_steps: 1}")
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(["fit", "--config", str(config), f"--trainer.default_root_dir={tmp_path}"])
+    assert list(tmp_path.glob("lightning_logs/version_0/checkpoints/*.ckpt"))  # it did save
+    messages = [str(w.message) for w in caught]
+    assert not [m for m in messages if "ModelCheckpoint with manual optimization" in m]
