@@ -267,7 +267,7 @@ def _build_cli(args: list[str] | None, run: bool, has_data: bool) -> GraphRLCLI:
         save_config_kwargs={"overwrite": False},
         trainer_defaults={"default_root_dir": "runs"},
         # No abbreviations: a misspelt --trainer.max_step would silently set max_steps.
-        parser_kwargs={"description": CLI_DESCRIPTION, "allow_abbrev": False},
+        parser_kwargs={"prog": "graphrl", "description": CLI_DESCRIPTION, "allow_abbrev": False},
         parser_class=GraphRLArgumentParser,
         args=args,
         run=run,

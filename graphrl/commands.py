@@ -23,7 +23,11 @@ from graphrl.errors import BadArgument, UsageError, did_you_mean, one_line
 
 class CommandParser(argparse.ArgumentParser):
     """``argparse`` whose errors are one line (``UsageError``) with a "did you mean" for a
-    misspelt option, instead of the usage text."""
+    misspelt option, instead of the usage text. No abbreviations (as the Lightning commands)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:
         unknown = re.match(r"unrecognized arguments: (\S+)", message)

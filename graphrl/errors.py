@@ -338,4 +338,5 @@ def parse_error_line(message: str, parser: Any, argv: list[str]) -> str:
             return f"unknown option --{key}{did_you_mean(key, known, '--{}')}"
     lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
     lines = [ln for ln in lines if not ln.startswith(_NOISE)]
-    return one_line(" ".join(lines)) + f" (see {getattr(parser, 'prog', 'graphrl')} --help)"
+    prog = str(getattr(parser, "prog", "graphrl")).replace(" [options]", "")
+    return one_line(" ".join(lines)) + f" (see {prog} --help)"
