@@ -383,5 +383,3 @@ def policy_config(policy: PolicyFactory) -> dict[str, Any] | None:
     if not inspect.isclass(policy) or "<locals>" in policy.__qualname__:
         return None
     return {"class_path": f"{policy.__module__}.{policy.__qualname__}", "init_args": init_args}
-
-
