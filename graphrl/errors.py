@@ -220,7 +220,7 @@ def bad_argument_line(exc: BadArgument, config: Any) -> str:
 _PARSER_KEY = re.compile(r"""Parser key "([^"]+)"|class_path[ =]'([\w.]+)'""")
 _NOT_ACCEPTED = re.compile(r"Option '([\w.]+)' is not accepted")
 _UNRECOGNIZED = re.compile(r"unrecognized arguments: (--[\w.]+)")
-_EXPECTED = re.compile(r"Expected a <class '(\w+)'>\. Got value: (.*)")
+_EXPECTED = re.compile(r"Expected an? (.+?)(?:\. Got value: (.*))?$")
 _NO_FILE = re.compile(r"File does not exist: '([^']+)'")
 _NOISE = (
     "Does not validate against any of the Union subtypes",
@@ -249,6 +249,27 @@ def _users_flag(key: str, argv: list[str]) -> str | None:
         if _plain(given) == _plain(key):
             return given
     return None
+
+
+def _users_value(key: str | None, argv: list[str]) -> str | None:
+    """The value ``argv`` gives flag ``--key`` (``--key=value`` or ``--key value``)."""
+    if key is None:
+        return None
+    for i, arg in enumerate(argv):
+        if arg.startswith(f"--{key}="):
+            return arg.split("=", 1)[1]
+        if arg == f"--{key}" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def _type_name(text: str) -> str:
+    """``<class 'int'>`` -> ``int``; ``typing.Literal['a', 'b']`` -> ``one of 'a', 'b'``."""
+    text = re.sub(r"<class '([\w.]+)'>", r"\1", text.strip())
+    literal = re.fullmatch(r"typing\.Literal\[(.*)\]", text)
+    if literal:
+        return f"one of {literal.group(1)}"
+    return text.replace("typing.", "").replace("collections.abc.", "")
 
 
 def _chain(message: str) -> list[str]:
@@ -323,12 +344,19 @@ def parse_error_line(message: str, parser: Any, argv: list[str]) -> str:
     if class_paths and (option or nested_unknown):
         name = option.group(1) if option else nested_unknown.group(1)[2:]
         return _unknown_option_line(name, class_paths[-1], chain, argv)
-    expected = _EXPECTED.search(message)
+    expected = [
+        _EXPECTED.match(ln.strip().lstrip("- "))
+        for ln in message.splitlines()
+        if "NoneType" not in ln and not ln.strip().startswith("Given value")
+    ]
+    expected = [m for m in expected if m]
     if expected and chain:
         key = ".".join(chain)
         given = _users_flag(key, argv)
         flag = f"--{given}" if given else f"{key} (in the --config file)"
-        return f"{flag} expects {expected.group(1)}, got {expected.group(2).strip()!r}"
+        value = expected[-1].group(2) or _users_value(given, argv)
+        got = f", got {value.strip()!r}" if value else ""
+        return f"{flag} expects {_type_name(expected[-1].group(1))}{got}"
     if "unrecognized arguments" in message:
         known = _parser_keys(parser)
         for key in _flag_keys(argv):

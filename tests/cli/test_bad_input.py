@@ -79,6 +79,21 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
         "fit --config {RL} --model.init_args.gamma=high",
         ("--model.init_args.gamma", "expects float"),
     ),
+    (
+        "type-choice",
+        "fit --config {SUP} --model.init_args.scheduler_interval=hour",
+        ("--model.init_args.scheduler_interval expects one of 'step', 'epoch', got 'hour'",),
+    ),
+    (
+        "type-bool",
+        "fit --config {SUP} --trainer.enable_checkpointing=maybe",
+        ("--trainer.enable_checkpointing expects bool, got 'maybe'",),
+    ),
+    (
+        "type-dict",
+        "fit --config {SUP} --model.init_args.topology_kwargs={{k:",
+        ("--model.init_args.topology_kwargs expects dict",),
+    ),
     # --- config files
     ("yaml-missing", "fit --config {TMP}/nope.yaml", ("does not exist", "--config")),
     ("yaml-broken", "fit --config {BROKEN_YAML}", ("not valid YAML", "line", "--config")),
