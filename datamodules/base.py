@@ -39,6 +39,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from graphrl.checks import check_positive
+
 Batch = dict[str, Tensor]
 
 SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
@@ -246,12 +248,6 @@ class BatchIndexSampler(DistributedSampler):
         return self.per_rank
 
 
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-
-
 class ProceduralDataModule(L.LightningDataModule, ABC):
     """Base DataModule: one training stream and one val/test dataloader per evaluation size.
 
@@ -286,7 +282,7 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
         num_workers: int,
     ) -> None:
         super().__init__()
-        _check_positive(
+        check_positive(
             batch_size=batch_size,
             train_samples_per_epoch=train_samples_per_epoch,
             val_samples=val_samples,
@@ -418,3 +414,7 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
     def test_dataloader(self) -> list[DataLoader]:
         """One loader per size in ``eval_sizes``, named by ``eval_dataloader_names``."""
         return [self._loader(self.eval_dataset("test", n), fresh=False) for n in self.eval_sizes]
+
+    def predict_dataloader(self) -> list[DataLoader]:
+        """``graphrl predict`` answers the test sets (same loaders as :meth:`test_dataloader`)."""
+        return self.test_dataloader()

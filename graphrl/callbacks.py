@@ -1,4 +1,5 @@
-"""Callbacks every ``graphrl`` run gets: a ``metrics.json`` summary in the log directory."""
+"""Callbacks every ``graphrl`` run gets: a ``metrics.json`` summary in the log directory (and,
+for ``graphrl predict``, the answers in ``predictions.pt``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
 
 
 def _scalar(value: Any) -> float | None:
@@ -85,6 +87,37 @@ class MetricsJSON(L.Callback):
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._write(trainer, pl_module, "test")
+
+
+class PredictionsFile(BasePredictionWriter):
+    """Writes ``predictions.pt`` into the run's log directory at the end of ``predict`` and
+    prints its path: ``{dataloader_name: answers [num_samples]}`` (names from the DataModule's
+    ``eval_dataloader_names`` when it has them, else ``"0"``, ``"1"``, ...).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(write_interval="epoch")
+
+    def write_on_epoch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        predictions: Any,
+        batch_indices: Any,
+    ) -> None:
+        if not trainer.is_global_zero or not predictions:
+            return
+        per_loader = predictions if isinstance(predictions[0], list) else [predictions]
+        names = list(getattr(trainer.datamodule, "eval_dataloader_names", []))
+        names += [str(i) for i in range(len(names), len(per_loader))]
+        answers = {name: torch.cat(p).cpu() for name, p in zip(names, per_loader) if p}
+        log_dir = trainer.log_dir or trainer.default_root_dir
+        os.makedirs(log_dir, exist_ok=True)
+        path = os.path.join(log_dir, "predictions.pt")
+        torch.save(answers, path + ".tmp")
+        os.replace(path + ".tmp", path)  # atomic, as metrics.json
+        sizes = ", ".join(f"{k}: {len(v)}" for k, v in answers.items())
+        print(f"predictions ({sizes}) written to {path}")
 
 
 class AttentionPictures(L.Callback):

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 
+from graphrl.checks import check_positive
 from graphrl.models.backbones import BackboneOutput, GraphBackbone, LSTMBackbone, MLPBackbone
 from graphrl.models.heads import LabelHead, PointerHead
 from graphrl.nn import ProcessorConfig, QuestionInput
@@ -132,6 +133,7 @@ class RelationalClassifier(L.LightningModule):
         question_input: str = "concat",
     ) -> None:
         super().__init__()
+        check_positive(channels=channels, head_hidden=head_hidden)
         if backbone not in BACKBONES:
             raise ValueError(
                 f"unknown backbone {backbone!r}; choose one of: {', '.join(BACKBONES)}"
@@ -241,7 +243,8 @@ class RelationalClassifier(L.LightningModule):
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"{stage} loss is {loss.item()} at step {self.global_step}: lower the learning "
-                "rate (--optimizer.init_args.lr) or clip gradients (--trainer.gradient_clip_val)"
+                "rate (--model.init_args.optimizer.init_args.lr) or clip gradients "
+                "(--trainer.gradient_clip_val)"
             )
         correct = (logits.argmax(-1) == y).float()
         b = y.shape[0]

@@ -7,6 +7,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from graphrl.checks import check_positive
+from graphrl.errors import BadArgument
 from graphrl.graphs.batch import EntityGraph
 from graphrl.graphs.edge_features import EDGE_FEATURES, edge_feature_dim
 from graphrl.nn.attention import AttentionLayer
@@ -90,8 +92,11 @@ class Processor(nn.Module):
         self, config: ProcessorConfig, channels: int, num_relations: int = 1, pos_dim: int = 2
     ) -> None:
         super().__init__()
+        check_positive(channels=channels, **{"processor.heads": config.heads})
         if config.num_layers < 0:
-            raise ValueError(f"num_layers must be >= 0, got {config.num_layers}")
+            raise BadArgument(
+                "processor.num_layers", f"num_layers must be >= 0, got {config.num_layers}"
+            )
         if config.edge_features not in EDGE_FEATURES:
             raise ValueError(
                 f"unknown edge_features {config.edge_features!r}; choose one of: "

@@ -4,7 +4,7 @@ or on a list of presets (one table)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -155,6 +155,7 @@ def evaluate_presets(
     greedy: bool = True,
     num_envs: int = 8,
     env_kwargs: dict[str, Any] | None = None,
+    check: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate one trained agent on several envs: one row per env.
 
@@ -166,19 +167,26 @@ def evaluate_presets(
         greedy: Argmax actions instead of sampling.
         num_envs: Envs stepped in parallel.
         env_kwargs: Overrides applied to every env (e.g. ``{"goal_length": 4}``).
+        check: Called as ``check(env_id, kwargs)`` on every env before its symbols are fitted
+            and before any episode runs (the command's one-line input checks).
 
     Returns:
         ``{"env_id", "env_kwargs", "solve_rate", "mean_return", "mean_length", "episodes"}``
         per env, in order; ``env_kwargs`` are the ones the env ran with (``color_ids``
         included when :func:`fit_symbols` added it).
     """
-    rows = []
+    resolved = []
     for env_id in env_ids:
         kwargs = dict(env_kwargs or {})
         if env_id is None:
             env_id = agent.hparams.env_id
             kwargs = {**(agent.hparams.env_kwargs or {}), **kwargs}
+        if check is not None:
+            check(env_id, kwargs)
         kwargs = fit_symbols(agent.observation_space, env_id, kwargs)
+        resolved.append((env_id, kwargs))
+    rows = []
+    for env_id, kwargs in resolved:
         result = agent.evaluate(
             env_id, episodes=episodes, seed=seed, greedy=greedy, num_envs=num_envs, **kwargs
         )

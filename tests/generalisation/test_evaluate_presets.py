@@ -62,3 +62,30 @@ def test_evaluate_a_preset_list_writes_one_table(tmp_path, capsys) -> None:
     assert "| graphrl/BoxWorld-12x12-v0 |" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="exists: pass another --out or --force"):
         evaluate_command([*args, "--out", out])
+
+
+def test_an_agent_trained_on_six_colours_plays_medium_and_refuses_12x12_in_one_line(
+    tmp_path, capsys
+) -> None:
+    root = str(tmp_path / "run")
+    cli_main(
+        [
+            "fit",
+            "--config",
+            "configs/boxworld/ppo_attention.yaml",
+            "--model.init_args.num_envs=2",
+            "--model.init_args.num_steps=8",
+            "--model.init_args.total_timesteps=16",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.enable_model_summary=false",
+            f"--trainer.default_root_dir={root}",
+        ]
+    )
+    (ckpt,) = glob.glob(
+        os.path.join(root, "lightning_logs", "version_*", "checkpoints", "last.ckpt")
+    )
+    args = ["--ckpt", ckpt, "--episodes", "2", "--num_envs", "2", "--env_id"]
+    row = evaluate_command([*args, "graphrl/BoxWorld-Medium-v0"])
+    assert row["env_kwargs"] == {"color_ids": 6} and row["episodes"] == 2
+    with pytest.raises(SystemExit, match=r"knows 6 key colours but .*use up to 8.*color_ids: 26"):
+        evaluate_command([*args, "graphrl/BoxWorld-12x12-v0"])
