@@ -57,6 +57,15 @@ class AttentionLayer(nn.Module):
         ``[B, heads, N, N]`` (entity-graph call; ``[b, h, i, j]`` = weight of ``j -> i``).
     """
 
+    # What the processor reads (see graphrl.nn.base.GraphLayerMixin).
+    uses_edge_type: bool = False
+    uses_edge_attr: bool = True
+    uses_heads: bool = True
+    uses_edge_values: bool = True
+    returns_attention: bool = True
+    includes_residual: bool = True
+    same_channels: bool = True
+
     def __init__(
         self,
         channels: int,
