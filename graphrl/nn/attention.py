@@ -35,8 +35,8 @@ class AttentionLayer(nn.Module):
     ``scaled_dot_product_attention`` on ``[B, N, D]`` with an adjacency mask (complete
     topologies, and any topology with at most ``dense_max_nodes`` nodes per graph), and a
     **sparse** one, a softmax over each node's incoming edges (large sparse graphs). Dense wins
-    on CPU at every size measured (DESIGN.md): PyG's ``TransformerConv`` on complete graphs is
-    26x slower at N=49.
+    on CPU at every size measured (``scripts/bench_layers.py``; docs/architecture.md, "Measured
+    choices"): PyG's ``TransformerConv`` on complete graphs is 26x slower at N=49.
 
     Args:
         channels: Node width ``D`` (input = output, for the residual).
