@@ -50,17 +50,25 @@ def build_layer(
 
     ``(channels, channels)`` (or ``(channels,)`` when it declares ``same_channels``), plus
     ``num_relations`` if it ``uses_edge_type``, ``edge_dim`` if it ``uses_edge_attr``, ``heads``
-    if it ``uses_heads`` and ``edge_values`` if it ``uses_edge_values``; ``layer_kwargs`` (the
-    layer's own arguments) win.
+    if it ``uses_heads`` and ``edge_values`` if it ``uses_edge_values``, then ``layer_kwargs``
+    (the layer's own arguments).
+
+    Raises:
+        TypeError: if ``layer_kwargs`` repeats an argument the processor gives (``heads``, ...).
     """
     kwargs = dict(layer_kwargs or {})
     args = (channels,) if _declares(layer_cls, "same_channels") else (channels, channels)
-    if _declares(layer_cls, "uses_edge_type"):
-        kwargs.setdefault("num_relations", num_relations)
-    if _declares(layer_cls, "uses_edge_attr"):
-        kwargs.setdefault("edge_dim", edge_dim)
-    if _declares(layer_cls, "uses_heads"):
-        kwargs.setdefault("heads", heads)
+    given = {
+        "num_relations": (num_relations, "uses_edge_type", "the topology"),
+        "edge_dim": (edge_dim, "uses_edge_attr", "processor.edge_features"),
+        "heads": (heads, "uses_heads", "processor.heads"),
+    }
+    for name, (value, flag, knob) in given.items():
+        if not _declares(layer_cls, flag):
+            continue
+        if name in kwargs:
+            raise TypeError(f"{name!r} is set by {knob}, not by layer_kwargs")
+        kwargs[name] = value
     if edge_values and edge_dim and _declares(layer_cls, "uses_edge_values"):
         kwargs.setdefault("edge_values", True)
     return layer_cls(*args, **kwargs)
