@@ -137,7 +137,6 @@ class Processor(nn.Module):
         self.config = config
         self.channels = channels
         layer_cls = LAYERS.get(config.layer)
-        self.layer_cls = layer_cls
         self.returns_attention = _declares(layer_cls, "returns_attention")
         self.includes_residual = _declares(layer_cls, "includes_residual")
         takes_edges = _declares(layer_cls, "uses_edge_attr")
