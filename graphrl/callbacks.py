@@ -130,7 +130,6 @@ class AttentionPictures(L.Callback):
             env = make_env(hparams.env_id, **(hparams.env_kwargs or {}))
             self._drawer = ObservationDrawer(env)
             env.close()
-        image = attention_strip(
-            policy, collector.next_obs[0], self._drawer, f"training iteration {trainer.global_step}"
-        )
+        steps = getattr(pl_module, "samples_seen", trainer.global_step)
+        image = attention_strip(policy, collector.next_obs[0], self._drawer, f"env steps {steps}")
         experiment.add_image("attention/agent_cell", image, trainer.global_step, dataformats="HWC")
