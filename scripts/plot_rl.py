@@ -13,6 +13,7 @@ import argparse
 import os
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
 from graphrl.logs import read_scalars
 from graphrl.viz import plt
@@ -67,6 +68,7 @@ def main() -> None:
         )
     for ax, name in zip(axes, ("solve rate", "episodic return")):
         ax.set_xlabel("env steps")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     # One legend for both panels, below them: it never covers a curve.
