@@ -153,9 +153,16 @@ class AttentionPictures(L.Callback):
             or not hasattr(experiment, "add_image")
         ):
             return
+        from graphrl.envs import ObservationDrawer, make_env
         from graphrl.render import attention_strip
 
         if collector.next_obs is None:
             return
-        image = attention_strip(policy, collector.next_obs[0])
+        if getattr(self, "_drawer", None) is None:  # the env draws its own observations
+            hparams = pl_module.hparams
+            env = make_env(hparams.env_id, **(hparams.env_kwargs or {}))
+            self._drawer = ObservationDrawer(env)
+            env.close()
+        steps = getattr(pl_module, "samples_seen", trainer.global_step)
+        image = attention_strip(policy, collector.next_obs[0], self._drawer, f"env steps {steps}")
         experiment.add_image("attention/agent_cell", image, trainer.global_step, dataformats="HWC")

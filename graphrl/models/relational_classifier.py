@@ -326,7 +326,7 @@ class RelationalClassifier(L.LightningModule):
         if self._trainer is not None and self.trainer.sanity_checking:
             return
         processor = getattr(self.backbone, "processor", None)
-        if processor is None or not processor.is_attention or not len(processor.layers):
+        if processor is None or not processor.returns_attention or not len(processor.layers):
             return
         experiment = getattr(self.logger, "experiment", None)
         if (

@@ -37,8 +37,8 @@ class AttentionLayer(nn.Module):
     ``scaled_dot_product_attention`` on ``[B, N, D]`` with an adjacency mask (complete
     topologies, and any topology with at most ``dense_max_nodes`` nodes per graph), and a
     **sparse** one, a softmax over each node's incoming edges (large sparse graphs). Dense wins
-    on CPU at every size measured (DESIGN.md): PyG's ``TransformerConv`` on complete graphs is
-    26x slower at N=49.
+    on CPU at every size measured (``scripts/bench_layers.py``; docs/architecture.md, "Measured
+    choices"): PyG's ``TransformerConv`` on complete graphs is 26x slower at N=49.
 
     Args:
         channels: Node width ``D`` (input = output, for the residual).
@@ -64,6 +64,15 @@ class AttentionLayer(nn.Module):
         -> ``[num_nodes, D]``; attention weights: ``[E, heads]`` (sparse call) or
         ``[B, heads, N, N]`` (entity-graph call; ``[b, h, i, j]`` = weight of ``j -> i``).
     """
+
+    # What the processor reads (see graphrl.nn.base.GraphLayerMixin).
+    uses_edge_type: bool = False
+    uses_edge_attr: bool = True
+    uses_heads: bool = True
+    uses_edge_values: bool = True
+    returns_attention: bool = True
+    includes_residual: bool = True
+    same_channels: bool = True
 
     def __init__(
         self,

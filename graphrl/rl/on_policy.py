@@ -3,7 +3,7 @@
 One Lightning ``training_step`` is one *iteration*: collect a rollout of ``num_steps`` steps from
 ``num_envs`` envs, compute GAE, then let the algorithm's :meth:`OnPolicyModule.update` take its
 gradient steps (manual optimisation, so the minibatch loop stays inside one step, which is the
-cheapest plan measured in DESIGN.md). The train "dataloader" is just the iteration numbers, and
+cheapest plan, see docs/architecture.md). The train "dataloader" is just the iteration numbers, and
 ``total_timesteps`` decides how many there are; training stops once they are done whatever
 ``max_epochs`` says. ``max_steps`` counts optimizer steps, as always in Lightning.
 
