@@ -34,6 +34,14 @@ def check_positive(**values: float) -> None:
             raise BadArgument(name, f"{name} must be {bound}, got {value}")
 
 
+def check_non_negative(**values: float) -> None:
+    """Raise :class:`~graphrl.errors.BadArgument` naming the first argument that is < 0
+    (for sizes where 0 means "none", e.g. ``hidden=0``: no MLP before the heads)."""
+    for name, value in values.items():
+        if not value >= 0:
+            raise BadArgument(name, f"{name} must be >= 0, got {value}")
+
+
 def check_in_unit(**values: float) -> None:
     """Raise :class:`~graphrl.errors.BadArgument` naming the first argument outside [0, 1]."""
     for name, value in values.items():
