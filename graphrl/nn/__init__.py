@@ -13,23 +13,29 @@ from graphrl.nn.readout import (
     SumReadout,
     build_readout,
 )
+from graphrl.nn.recurrent import CORES, LSTMCore, RecurrentCore, build_core, select_state
 from graphrl.nn.rgcn import RGCNLayer
 from graphrl.nn.rmc import RelationalMemoryCore
 
 __all__ = [
+    "CORES",
     "LAYERS",
     "READOUTS",
     "AttentionLayer",
     "AttentionReadout",
     "GCNLayer",
     "GNNLayer",
+    "LSTMCore",
     "MaxReadout",
     "MeanReadout",
     "Processor",
     "ProcessorConfig",
     "RGCNLayer",
+    "RecurrentCore",
     "Readout",
     "RelationalMemoryCore",
     "SumReadout",
+    "build_core",
     "build_readout",
+    "select_state",
 ]

@@ -59,7 +59,8 @@ def test_saturated_forget_gate_keeps_memory_and_batch_is_independent():
 
 def test_initial_state_is_padded_identity_and_bad_input_fails():
     core = RelationalMemoryCore(3, mem_slots=2, head_size=2, heads=2)
-    init = core.initial_state(1)[0]
+    (init,) = core.initial_state(1)
+    init = init[0]
     torch.testing.assert_close(init, torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]))
     with pytest.raises(ValueError, match="expects x"):
         core(torch.randn(2, 4))
