@@ -11,6 +11,7 @@ between episode boundaries) and ``graphrl.nn.rmc.RelationalMemoryCore``.
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 
 import torch
@@ -156,7 +157,7 @@ class LSTMCore(RecurrentCore):
         # Split at the steps where some row starts an episode: one nn.LSTM call per span.
         cuts = [0, *torch.nonzero(starts[1:].any(1)).flatten().add(1).tolist(), xs.shape[0]]
         outputs = []
-        for begin, end in zip(cuts[:-1], cuts[1:]):
+        for begin, end in itertools.pairwise(cuts):
             h, c = (s.unsqueeze(0) for s in self.reset((h[0], c[0]), starts[begin]))
             out, (h, c) = self.lstm(xs[begin:end], (h, c))
             outputs.append(out)

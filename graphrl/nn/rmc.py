@@ -140,7 +140,7 @@ class RelationalMemoryCore(RecurrentCore):
 
     # ------------------------------------------------------------------ memory side
     def _block(self, block: AttentionLayer, memory: Tensor, kv_in: Tensor, mask: Tensor | None):
-        """One relational block on the slots: ``[B, S, D]`` with input keys/values ``[B, K, 2D]``."""
+        """One relational block on the slots ``[B, S, D]``; input keys/values ``[B, K, 2D]``."""
         b, s, d = memory.shape
         h, dh = self.heads, self.head_size
         qkv = block.in_proj(memory)  # [B, S, 3D]: q from the slots, k/v of the slots
