@@ -173,9 +173,7 @@ class OnPolicyModule(LightningModule, ABC):
         envs = make_vector_env(
             self.hparams.env_id, seeds, self.hparams.vector_mode, self.hparams.env_kwargs
         )
-        collector_cls = (
-            RecurrentRolloutCollector if is_recurrent(self.policy) else RolloutCollector
-        )
+        collector_cls = RecurrentRolloutCollector if is_recurrent(self.policy) else RolloutCollector
         self.collector = collector_cls(envs, self.hparams.num_steps, seeds)
         if self._recurrent_resume is not None:
             self.collector.load_recurrent_state_dict(self._recurrent_resume)
