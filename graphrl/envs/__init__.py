@@ -13,6 +13,7 @@ import gymnasium as gym
 
 from graphrl.envs.boxworld import (
     BOXWORLD_PRESETS,
+    BOXWORLD_VIEWPORT_PRESETS,
     BoxWorld,
     observation_to_ansi,
     observation_to_rgb,
@@ -35,7 +36,7 @@ def register_envs() -> None:
     ``order_enforce`` is off because :class:`BoxWorld` refuses ``step`` before ``reset`` itself,
     so ``gymnasium.make(id, disable_env_checker=True)`` returns the bare env.
     """
-    for env_id, kwargs in BOXWORLD_PRESETS.items():
+    for env_id, kwargs in {**BOXWORLD_PRESETS, **BOXWORLD_VIEWPORT_PRESETS}.items():
         if env_id not in gym.registry:
             gym.register(
                 id=env_id,
@@ -63,7 +64,7 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
     Returns:
         The env.
     """
-    if env_id in BOXWORLD_PRESETS:
+    if env_id in BOXWORLD_PRESETS or env_id in BOXWORLD_VIEWPORT_PRESETS:
         env = gym.make(env_id, disable_env_checker=True, **kwargs)
     elif env_id.startswith("MiniGrid-"):
         env = make_minigrid(env_id, **kwargs)
@@ -83,6 +84,7 @@ register_envs()
 __all__ = [
     "BOXWORLD_IDS",
     "BOXWORLD_PRESETS",
+    "BOXWORLD_VIEWPORT_PRESETS",
     "BoxWorld",
     "Level",
     "LevelConfig",

@@ -33,6 +33,7 @@ from graphrl.envs.boxworld_levels import (
     generate_level,
     roles_from_colors,
 )
+from graphrl.envs.boxworld_viewport import egocentric_view, viewport_shape
 
 REWARD_GEM = 10.0
 REWARD_BOX = 1.0
@@ -79,6 +80,14 @@ BOXWORLD_PRESETS: dict[str, dict[str, Any]] = {
     "graphrl/BoxWorld-12x12-Long-v0": dict(
         n=12, goal_length=10, num_distractors=4, distractor_length=1, num_colors=20, max_steps=300
     ),
+}
+
+# Partially observable presets: an egocentric window and the held key (boxworld_viewport.py).
+BOXWORLD_VIEWPORT_PRESETS: dict[str, dict[str, Any]] = {
+    "graphrl/BoxWorld-Small-Viewport-v0": {
+        **BOXWORLD_PRESETS["graphrl/BoxWorld-Small-v0"],
+        "viewport": 5,
+    },
 }
 
 
@@ -157,6 +166,8 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         render_mode: ``"rgb_array"`` (``[(n + 2) * cell_px, (n + 2) * cell_px, 3]`` uint8),
             ``"ansi"`` (text) or ``None``.
         cell_px: Pixels per cell in ``rgb_array`` renders.
+        viewport: Odd side of an egocentric window (``None``: the whole level); the
+            observation is then ``(viewport + 1, viewport, 2)``, see ``boxworld_viewport``.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 8}
@@ -171,6 +182,7 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         max_steps: int = 120,
         render_mode: str | None = None,
         cell_px: int = 8,
+        viewport: int | None = None,
     ) -> None:
         if num_colors is None:
             sizes = (goal_length, num_distractors, distractor_length)
@@ -192,7 +204,9 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         self.cell_px = cell_px
         self.symbol_counts: tuple[int, int] = (FIRST_KEY_COLOR + num_colors, NUM_ROLES)
         side = n + 2
-        self.observation_space = spaces.Box(0, 255, shape=(side, side, 2), dtype=np.uint8)
+        self.viewport = viewport
+        shape = (side, side, 2) if viewport is None else viewport_shape(viewport)
+        self.observation_space = spaces.Box(0, 255, shape=shape, dtype=np.uint8)
         self.action_space = spaces.Discrete(4)
         self._obs: np.ndarray | None = None  # [n + 2, n + 2, 2], updated in place
         self._agent = (0, 0)
@@ -211,7 +225,7 @@ class BoxWorld(gym.Env[np.ndarray, int]):
             level = generate_level(self.config, self.np_random)
         else:
             self._check_level(level)
-        obs = np.empty(self.observation_space.shape, dtype=np.uint8)
+        obs = np.empty((*level.colors.shape, 2), dtype=np.uint8)
         obs[..., 0] = level.colors
         obs[(*level.agent, 0)] = AGENT
         obs[..., 1] = roles_from_colors(obs[..., 0])
@@ -221,7 +235,7 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         self._path_contents = level.path_contents
         self._steps = 0
         self._over = False
-        return obs.copy(), {"solved": False}
+        return self._observe(), {"solved": False}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move one cell; returns ``(obs, reward, terminated, truncated, {"solved": bool})``."""
@@ -257,7 +271,13 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         self._steps += 1
         truncated = not terminated and self._steps >= self.max_steps
         self._over = terminated or truncated
-        return obs.copy(), reward, terminated, truncated, {"solved": solved}
+        return self._observe(), reward, terminated, truncated, {"solved": solved}
+
+    def _observe(self) -> np.ndarray:
+        """A copy of the observation: the whole level, or the egocentric viewport."""
+        if self.viewport is None:
+            return self._obs.copy()
+        return egocentric_view(self._obs, self._agent, self.viewport)
 
     def render(self) -> np.ndarray | str | None:
         """The current state as ``render_mode`` asks: RGB array, text, or ``None``."""

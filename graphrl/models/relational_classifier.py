@@ -16,9 +16,10 @@ from torchmetrics import MeanMetric
 
 from graphrl.models.backbones import BackboneOutput, GraphBackbone, LSTMBackbone, MLPBackbone
 from graphrl.models.heads import LabelHead, PointerHead
+from graphrl.models.recurrent_backbone import RecurrentBackbone
 from graphrl.nn import ProcessorConfig
 
-BACKBONES = ("graph", "mlp", "lstm")
+BACKBONES = ("graph", "mlp", "lstm", "rmc")
 ANSWERS = ("label", "pointer")
 
 
@@ -84,7 +85,8 @@ class RelationalClassifier(L.LightningModule):
         pos_dim: Coordinate width of entities (linked).
         answer: ``label`` (class over a fixed vocabulary) or ``pointer`` (an entity; linked).
         question_types: Names of question types, for per-type accuracy (linked).
-        backbone: ``graph`` (the relational pipeline), ``mlp`` or ``lstm`` (baselines).
+        backbone: ``graph`` (the relational pipeline), ``mlp`` or ``lstm`` (baselines), or
+            ``rmc`` (a Relational Memory Core reading the entities one per step).
         channels: Entity width ``D``.
         encoder: Encoder name for the graph backbone (``vectors`` for sets).
         encoder_kwargs: Extra encoder arguments (e.g. ``{hidden_channels: 128}``).
@@ -100,6 +102,7 @@ class RelationalClassifier(L.LightningModule):
             streams, so steps are the natural clock) or every ``epoch``.
         attention_maps: Log first/last-layer attention maps of a fixed validation batch to
             TensorBoard at each validation (attention processors only).
+        core_kwargs: Arguments of the ``rmc`` backbone's core (``mem_slots``, ``heads``, ...).
     """
 
     def __init__(
@@ -123,6 +126,7 @@ class RelationalClassifier(L.LightningModule):
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: Literal["step", "epoch"] = "step",
         attention_maps: bool = True,
+        core_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
@@ -146,6 +150,8 @@ class RelationalClassifier(L.LightningModule):
             )
         elif backbone == "mlp":
             self.backbone = MLPBackbone(num_features, max_entities, channels)
+        elif backbone == "rmc":
+            self.backbone = RecurrentBackbone(num_features, channels, "rmc", core_kwargs)
         else:
             self.backbone = LSTMBackbone(num_features, channels)
         self.head: nn.Module = (
