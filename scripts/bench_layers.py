@@ -38,7 +38,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.nn import RGCNConv, TransformerConv
 
 from graphrl.graphs import EntityGraph, build_topology, grid_positions
-from graphrl.nn import AttentionLayer, RGCNLayer
+from graphrl.nn import AttentionLayer, RelationalMemoryCore, RGCNLayer
 
 ATTENTION_SIZES = (16, 49, 100, 196)
 HEADS = 4
@@ -195,6 +195,27 @@ def rgcn_comparisons(batch: int, dim: int) -> list[Comparison]:
     ]
 
 
+def rmc_comparisons(batch: int, dim: int, steps: int = 32) -> list[Comparison]:
+    """The RMC unrolled over ``steps`` steps vs ``nn.LSTM`` with the same state size.
+
+    RMC: 4 slots of width ``d`` (4 heads), so its state ``S * d`` is the LSTM's hidden size;
+    both read ``d``-wide inputs and are timed forward + backward through every output.
+    """
+    slots = 4
+    rmc = RelationalMemoryCore(dim, mem_slots=slots, head_size=dim // HEADS, heads=HEADS)
+    lstm = nn.LSTM(dim, slots * dim)
+    xs = torch.randn(steps, batch, dim, requires_grad=True)
+    state = rmc.initial_state(batch)
+    return [
+        Comparison(
+            f"rmc_vs_lstm_t{steps}",
+            _fwd_bwd(lambda: rmc.unroll(xs, state)[0]),
+            _fwd_bwd(lambda: lstm(xs)[0]),
+            target=2.0,
+        )
+    ]
+
+
 def build_comparisons(batch: int, dim: int) -> list[Comparison]:
     """Building a batch's edges: cached template + offsets vs per-sample ``Data`` + ``Batch``.
 
@@ -274,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         *attention_comparisons(args.batch, args.dim, ATTENTION_SIZES),
         *attention_context(args.batch, args.dim),
         *rgcn_comparisons(args.batch, args.dim),
+        *rmc_comparisons(args.batch, args.dim),
         *build_comparisons(args.batch, args.dim),
     ]
     if args.only:

@@ -14,6 +14,10 @@ RL_CONFIGS = sorted(glob.glob("configs/boxworld/*.yaml") + glob.glob("configs/mi
 
 
 def _fit(config: str, root: str) -> str:
+    with open(config) as f:
+        is_ppo = "graphrl.rl.PPO" in f.read()
+    # recurrent policies need num_minibatches <= num_envs (whole env sequences per minibatch)
+    extra = ["--model.init_args.num_minibatches=2"] if is_ppo else []
     cli_main(
         [
             "fit",
@@ -25,6 +29,7 @@ def _fit(config: str, root: str) -> str:
             "--trainer.enable_progress_bar=false",
             "--trainer.enable_model_summary=false",
             f"--trainer.default_root_dir={root}",
+            *extra,
         ]
     )
     (log_dir,) = glob.glob(os.path.join(root, "lightning_logs", "version_*"))

@@ -17,6 +17,7 @@ import gymnasium as gym
 
 from graphrl.envs.boxworld import (
     BOXWORLD_PRESETS,
+    BOXWORLD_VIEWPORT_PRESETS,
     PIXEL_PRESETS,
     BoxWorld,
     observation_to_ansi,
@@ -42,7 +43,11 @@ def register_envs() -> None:
     ``order_enforce`` is off because :class:`BoxWorld` refuses ``step`` before ``reset`` itself,
     so ``gymnasium.make(id, disable_env_checker=True)`` returns the bare env.
     """
-    for env_id, kwargs in {**BOXWORLD_PRESETS, **PIXEL_PRESETS}.items():
+    for env_id, kwargs in {
+        **BOXWORLD_PRESETS,
+        **PIXEL_PRESETS,
+        **BOXWORLD_VIEWPORT_PRESETS,
+    }.items():
         if env_id not in gym.registry:
             gym.register(
                 id=env_id,
@@ -88,7 +93,7 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
                 f"env id {env_id!r}: cannot import module {module!r} ({exc}); put it on "
                 "PYTHONPATH or fix --env_id"
             ) from None
-    if name in BOXWORLD_PRESETS or name in PIXEL_PRESETS:
+    if name in BOXWORLD_PRESETS or name in PIXEL_PRESETS or name in BOXWORLD_VIEWPORT_PRESETS:
         env = gym.make(name, disable_env_checker=True, **kwargs)
     elif name.startswith("MiniGrid-"):
         env = make_minigrid(name, **kwargs)
@@ -113,6 +118,7 @@ __all__ = [
     "BOXWORLD_IDS",
     "BOXWORLD_PIXEL_IDS",
     "BOXWORLD_PRESETS",
+    "BOXWORLD_VIEWPORT_PRESETS",
     "PIXEL_PRESETS",
     "BoxWorld",
     "Level",

@@ -31,6 +31,7 @@ from graphrl.envs.boxworld_levels import (
     LevelDistribution,
     roles_from_colors,
 )
+from graphrl.envs.boxworld_viewport import egocentric_view, viewport_shape
 
 REWARD_GEM = 10.0
 REWARD_BOX = 1.0
@@ -78,6 +79,14 @@ BOXWORLD_PRESETS: dict[str, dict[str, Any]] = {
     "graphrl/BoxWorld-12x12-Long-v0": dict(
         n=12, goal_length=10, num_distractors=4, distractor_length=1, num_colors=20, max_steps=300
     ),
+}
+
+# Partially observable presets: an egocentric window and the held key (boxworld_viewport.py).
+BOXWORLD_VIEWPORT_PRESETS: dict[str, dict[str, Any]] = {
+    "graphrl/BoxWorld-Small-Viewport-v0": {
+        **BOXWORLD_PRESETS["graphrl/BoxWorld-Small-v0"],
+        "viewport": 5,
+    },
 }
 
 
@@ -171,11 +180,10 @@ class BoxWorld(gym.Env[np.ndarray, int]):
             ``symbol_counts = (4 + color_ids, 8)``): 26 at training shows the policy every id;
             at evaluation, the trained agent's count lets it play levels drawn from more
             colours. None: the generator's ``num_colors`` ids, no relabelling.
-
-    ``goal_length``, ``num_distractors`` and ``distractor_length`` also take lists
-    (``goal_length: [1, 2, 3]``): each episode then draws its sizes uniformly from them
         obs_mode: ``"symbols"`` (``[H, W, 2]`` colour id and role) or ``"pixels"``
             (``[H, W, 3]`` RGB, one pixel per cell).
+        viewport: Odd side of an egocentric window (``None``: the whole level); the
+            observation is then ``(viewport + 1, viewport, C)``, see ``boxworld_viewport``.
 
     ``goal_length``, ``num_distractors`` and ``distractor_length`` also take lists
     (``goal_length: [1, 2, 3]``): each episode then draws its sizes uniformly from them
@@ -196,6 +204,7 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         cell_px: int = 8,
         color_ids: int | None = None,
         obs_mode: str = "symbols",
+        viewport: int | None = None,
     ) -> None:
         self.levels = LevelDistribution.build(
             n, goal_length, num_distractors, distractor_length, num_colors, color_ids
@@ -219,8 +228,13 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         self.obs_mode = obs_mode
         self._symbol_counts: tuple[int, int] = (FIRST_KEY_COLOR + num_colors, NUM_ROLES)
         side = n + 2
+        self.viewport = viewport
+        # Where the observation shows the held key: the level's top-left corner, or the
+        # viewport's extra row (boxworld_viewport.py).
+        self._held_slot = HELD_SLOT if viewport is None else (viewport, 0)
         depth = 2 if obs_mode == "symbols" else 3
-        self.observation_space = spaces.Box(0, 255, shape=(side, side, depth), dtype=np.uint8)
+        cells = (side, side) if viewport is None else viewport_shape(viewport)[:2]
+        self.observation_space = spaces.Box(0, 255, shape=(*cells, depth), dtype=np.uint8)
         self.action_space = spaces.Discrete(4)
         self._obs: np.ndarray | None = None  # [n + 2, n + 2, 2], updated in place
         self._agent = (0, 0)
@@ -313,23 +327,27 @@ class BoxWorld(gym.Env[np.ndarray, int]):
             hits = np.argwhere(obs[..., 1] == ROLE_AGENT)
         else:
             hits = np.argwhere((obs == PALETTE[AGENT]).all(-1))
-            hits = hits[(hits != HELD_SLOT).any(-1)]  # the held-key slot is never the agent
+            hits = hits[(hits != self._held_slot).any(-1)]  # the held-key slot is never the agent
         return (int(hits[0][0]), int(hits[0][1])) if len(hits) else None
 
     def describe_observation(self, obs: np.ndarray) -> str:
         """The held key, read from the top-left slot of ``obs``: ``"held key: c"`` or ``none``."""
         obs = np.asarray(obs)
         if self.obs_mode == "symbols":
-            color = int(obs[(*HELD_SLOT, 0)])
+            color = int(obs[(*self._held_slot, 0)])
         else:
-            color = int(np.flatnonzero((PALETTE == obs[HELD_SLOT]).all(-1))[0])
+            color = int(np.flatnonzero((PALETTE == obs[self._held_slot]).all(-1))[0])
         return f"held key: {'none' if color == WALL else _LOWER[color]}"
 
     def _observation(self) -> np.ndarray:
-        """The current state in this env's ``obs_mode`` (a copy)."""
+        """The current state in this env's ``obs_mode`` (a copy): the whole level, or the
+        egocentric viewport."""
+        obs = self._obs
+        if self.viewport is not None:
+            obs = egocentric_view(obs, self._agent, self.viewport)
         if self.obs_mode == "symbols":
-            return self._obs.copy()
-        return PALETTE[self._obs[..., 0]]
+            return obs.copy()
+        return PALETTE[obs[..., 0]]
 
     def render(self) -> np.ndarray | str | None:
         """The current state as ``render_mode`` asks: RGB array, text, or ``None``."""

@@ -17,10 +17,11 @@ from torchmetrics import MeanMetric
 from graphrl.checks import check_positive
 from graphrl.models.backbones import BackboneOutput, GraphBackbone, LSTMBackbone, MLPBackbone
 from graphrl.models.heads import LabelHead, PointerHead
+from graphrl.models.recurrent_backbone import RecurrentBackbone
 from graphrl.nn import ProcessorConfig, QuestionInput
 from graphrl.nn.hypernetwork import QUESTION_INPUTS
 
-BACKBONES = ("graph", "mlp", "lstm")
+BACKBONES = ("graph", "mlp", "lstm", "rmc")
 ANSWERS = ("label", "pointer")
 
 
@@ -86,7 +87,8 @@ class RelationalClassifier(L.LightningModule):
         pos_dim: Coordinate width of entities (linked).
         answer: ``label`` (class over a fixed vocabulary) or ``pointer`` (an entity; linked).
         question_types: Names of question types, for per-type accuracy (linked).
-        backbone: ``graph`` (the relational pipeline), ``mlp`` or ``lstm`` (baselines).
+        backbone: ``graph`` (the relational pipeline), ``mlp`` or ``lstm`` (baselines), or
+            ``rmc`` (a Relational Memory Core reading the entities one per step).
         channels: Entity width ``D``.
         encoder: Encoder name for the graph backbone (``vectors`` for sets).
         encoder_kwargs: Extra encoder arguments (e.g. ``{hidden_channels: 128}``).
@@ -106,6 +108,7 @@ class RelationalClassifier(L.LightningModule):
             (linked; 0: the question is inside the entity features).
         question_input: How a separate question enters: ``concat`` (to every entity) or
             ``hyper`` (it generates the weights of the first entity layer, a hypernetwork).
+        core_kwargs: Arguments of the ``rmc`` backbone's core (``mem_slots``, ``heads``, ...).
     """
 
     def __init__(
@@ -131,6 +134,7 @@ class RelationalClassifier(L.LightningModule):
         attention_maps: bool = True,
         question_dim: int = 0,
         question_input: str = "concat",
+        core_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         check_positive(channels=channels, head_hidden=head_hidden)
@@ -172,6 +176,8 @@ class RelationalClassifier(L.LightningModule):
             )
         elif backbone == "mlp":
             self.backbone = MLPBackbone(num_features, max_entities, channels)
+        elif backbone == "rmc":
+            self.backbone = RecurrentBackbone(num_features, channels, "rmc", core_kwargs)
         else:
             self.backbone = LSTMBackbone(num_features, channels)
         self.head: nn.Module = (

@@ -14,10 +14,12 @@ from graphrl.nn.readout import (
     SumReadout,
     build_readout,
 )
+from graphrl.nn.recurrent import CORES, LSTMCore, RecurrentCore, build_core, select_state
 from graphrl.nn.rgcn import RGCNLayer
 from graphrl.nn.rmc import RelationalMemoryCore
 
 __all__ = [
+    "CORES",
     "LAYERS",
     "READOUTS",
     "AttentionLayer",
@@ -25,6 +27,7 @@ __all__ = [
     "GCNLayer",
     "GNNLayer",
     "HyperLinear",
+    "LSTMCore",
     "MaxReadout",
     "MeanReadout",
     "Processor",
@@ -32,7 +35,10 @@ __all__ = [
     "QuestionInput",
     "RGCNLayer",
     "Readout",
+    "RecurrentCore",
     "RelationalMemoryCore",
     "SumReadout",
+    "build_core",
     "build_readout",
+    "select_state",
 ]

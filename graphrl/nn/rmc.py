@@ -1,32 +1,44 @@
 """Relational Memory Core (Santoro et al., 2018): memory slots that attend over themselves and
 the new input, gated like an LSTM.
 
-The attention step is this project's :class:`AttentionLayer` on the ``memory`` topology: a graph
-of ``S`` memory slots plus the input entity, in which slots receive from every slot and from
-the input, and the input receives nothing. So the RMC is literally "a GNN over memory slots".
+The attention step is this project's :class:`AttentionLayer` block (its parameters, its
+residuals and layer norms) with the queries restricted to the ``S`` memory slots and the keys
+and values taken from ``[memory; inputs]``: on the ``memory`` topology (slots receive from
+every slot and every input, inputs receive nothing) that is exactly the layer's output on the
+slots. Run this way a step is one batched ``scaled_dot_product_attention`` with no graph
+object built, and an unroll projects all the inputs of the sequence (their keys, values and
+gate terms) in one matmul before the recurrence.
+
+The input of a step is one vector (the paper) or a *set* of ``K`` entity vectors with a mask
+(what an entity agent sees); the gates read the masked mean of the projected inputs.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
-from graphrl.graphs.batch import EntityGraph
-from graphrl.graphs.topologies import Memory
 from graphrl.nn.attention import AttentionLayer
+from graphrl.nn.recurrent import CORES, RecurrentCore, State
 
 GATE_STYLES = ("unit", "memory", "none")
 
+__all__ = ["GATE_STYLES", "RelationalMemoryCore"]
 
-class RelationalMemoryCore(nn.Module):
+
+class RelationalMemoryCore(RecurrentCore):
     r"""One step: :math:`\tilde M = g_\theta(\mathrm{MHDPA}(M, [M; x]))` (``num_blocks`` relational
     blocks, residual and layer norm inside), then LSTM-style gates
 
     .. math::
-        i, f = \sigma(W x + U \tanh M + b), \qquad M' = i \odot \tanh \tilde M + f \odot M
+        i, f = \sigma(W \bar x + U \tanh M + b), \qquad M' = i \odot \tanh \tilde M + f \odot M
+
+    with :math:`\bar x` the (masked mean of the) projected input(s). Every block's keys and
+    values come from the current slots and the projected inputs.
 
     Args:
-        input_size: Width of each input ``x_t``.
+        input_size: Width of each input vector (or input entity).
         mem_slots: Number of memory slots ``S``.
         head_size: Width per head; the slot width is ``D = heads * head_size``.
         heads: Attention heads.
@@ -36,9 +48,11 @@ class RelationalMemoryCore(nn.Module):
         input_bias: Added to the input gate's pre-activation.
 
     Shapes:
-        x: ``[B, input_size]``, memory: ``[B, S, D]`` -> output ``[B, S * D]``,
-        memory ``[B, S, D]``.
+        x: ``[B, input_size]`` or a set ``[B, K, input_size]`` with mask ``[B, K]``;
+        memory: ``[B, S, D]`` -> output ``[B, S * D]``, memory ``[B, S, D]``.
     """
+
+    takes_sets = True
 
     def __init__(
         self,
@@ -61,11 +75,12 @@ class RelationalMemoryCore(nn.Module):
         self.input_size = input_size
         self.mem_slots = mem_slots
         self.mem_size = heads * head_size
+        self.heads = heads
+        self.head_size = head_size
         self.gate_style = gate_style
         self.forget_bias = forget_bias
         self.input_bias = input_bias
         self.input_proj = nn.Linear(input_size, self.mem_size)
-        self.topology = Memory(num_slots=mem_slots)
         self.blocks = nn.ModuleList(
             [AttentionLayer(self.mem_size, heads=heads) for _ in range(num_blocks)]
         )
@@ -75,64 +90,156 @@ class RelationalMemoryCore(nn.Module):
             self.gate_memory = nn.Linear(self.mem_size, 2 * gates)
 
     @property
-    def output_size(self) -> int:
+    def output_size(self) -> int:  # type: ignore[override]
         """``S * D``: the flattened memory."""
         return self.mem_slots * self.mem_size
 
-    def initial_state(self, batch_size: int, device: torch.device | None = None) -> Tensor:
-        """The paper's initial memory: an identity matrix, padded or cut to ``[B, S, D]``."""
+    def initial_state(self, batch_size: int, device: torch.device | None = None) -> State:
+        """The paper's initial memory: an identity matrix, padded or cut to ``([B, S, D],)``."""
         eye = torch.eye(self.mem_slots, device=device)
         if self.mem_size > self.mem_slots:
-            eye = nn.functional.pad(eye, (0, self.mem_size - self.mem_slots))
+            eye = F.pad(eye, (0, self.mem_size - self.mem_slots))
         else:
             eye = eye[:, : self.mem_size]
-        return eye.expand(batch_size, -1, -1).clone()
+        return (eye.expand(batch_size, -1, -1).clone(),)
 
-    def attend(self, memory: Tensor, x: Tensor) -> Tensor:
-        """Slots attend over ``[memory; input]``: ``[B, S, D], [B, D] -> [B, S, D]``."""
-        b, s, d = memory.shape
-        nodes = torch.cat([memory, x.unsqueeze(1)], dim=1)  # [B, S + 1, D]
-        graph = self.topology(
-            EntityGraph(
-                x=nodes.reshape(b * (s + 1), d),
-                pos=nodes.new_zeros(b * (s + 1), 2),
-                mask=torch.ones(b, s + 1, dtype=torch.bool, device=nodes.device),
-                num_graphs=b,
-            )
-        )
-        h = graph.x
-        for block in self.blocks:
-            h = block.forward_graph(graph, h)
-        return graph.dense_x(h)[:, :s]
-
-    def forward(self, x: Tensor, memory: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """One step; ``memory=None`` starts from :meth:`initial_state`."""
-        if x.dim() != 2 or x.shape[-1] != self.input_size:
+    # ------------------------------------------------------------------ input side
+    def _as_set(self, x: Tensor, mask: Tensor | None, lead: int) -> tuple[Tensor, Tensor | None]:
+        """Check ``x`` and view a single vector per row as a set of one (``K = 1``)."""
+        if x.dim() == lead + 1:
+            x = x.unsqueeze(-2)
+        if x.dim() != lead + 2 or x.shape[-1] != self.input_size:
             raise ValueError(
-                f"RelationalMemoryCore expects x [B, {self.input_size}], got {tuple(x.shape)}"
+                f"RelationalMemoryCore expects x [B, {self.input_size}] or a set "
+                f"[B, K, {self.input_size}], got {tuple(x.shape)}"
             )
-        if memory is None:
-            memory = self.initial_state(x.shape[0], x.device)
-        x = self.input_proj(x)
-        candidate = self.attend(memory, x)
-        if self.gate_style == "none":
-            new_memory = candidate
-        else:
-            gates = self.gate_input(x).unsqueeze(1) + self.gate_memory(torch.tanh(memory))
-            input_gate, forget_gate = gates.chunk(2, dim=-1)
-            input_gate = torch.sigmoid(input_gate + self.input_bias)
-            forget_gate = torch.sigmoid(forget_gate + self.forget_bias)
-            new_memory = input_gate * torch.tanh(candidate) + forget_gate * memory
-        return new_memory.flatten(1), new_memory
+        if mask is not None and mask.shape != x.shape[:-1]:
+            raise ValueError(
+                f"RelationalMemoryCore mask must be {tuple(x.shape[:-1])}, got {tuple(mask.shape)}"
+            )
+        return x, mask
 
-    def forward_sequence(self, xs: Tensor, memory: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Unroll over time: ``xs [B, T, input_size] -> (outputs [B, T, S * D], memory)``."""
+    def _project_inputs(self, inputs: Tensor, mask: Tensor | None) -> tuple[list[Tensor], Tensor]:
+        """Per-block keys/values ``[..., K, 2D]`` and the gate term ``[..., 2G]`` of inputs."""
+        kvs = []
+        d = self.mem_size
+        for block in self.blocks:
+            w, b = block.in_proj.weight, block.in_proj.bias
+            kvs.append(F.linear(inputs, w[d:], b[d:]))
+        if self.gate_style == "none":
+            return kvs, inputs.new_zeros(0)
+        if mask is None:
+            pooled = inputs.mean(-2)
+        else:
+            weights = mask.to(inputs.dtype).unsqueeze(-1)
+            pooled = (inputs * weights).sum(-2) / weights.sum(-2).clamp(min=1.0)
+        # The constant gate biases are folded in here, once per sequence, not once per step.
+        gates = self.gate_input(pooled)
+        bias = gates.new_tensor([self.input_bias, self.forget_bias])
+        return kvs, gates + bias.repeat_interleave(gates.shape[-1] // 2)
+
+    # ------------------------------------------------------------------ memory side
+    def _block(self, block: AttentionLayer, memory: Tensor, kv_in: Tensor, mask: Tensor | None):
+        """One relational block on the slots ``[B, S, D]``; input keys/values ``[B, K, 2D]``."""
+        b, s, d = memory.shape
+        h, dh = self.heads, self.head_size
+        qkv = block.in_proj(memory)  # [B, S, 3D]: q from the slots, k/v of the slots
+        q = qkv[..., :d].reshape(b, s, h, dh).transpose(1, 2)
+        kv = torch.cat([qkv[..., d:], kv_in], dim=1)  # [B, S + K, 2D]
+        k, v = kv.reshape(b, -1, 2, h, dh).permute(2, 0, 3, 1, 4)  # 2 x [B, H, S + K, dh]
+        attn_mask = None
+        if mask is not None:
+            keep = torch.cat([mask.new_ones(b, s), mask.bool()], dim=1)
+            attn_mask = keep[:, None, None, :]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        out = block.out_proj(out.transpose(1, 2).reshape(b, s, d))
+        x = block.norm1(memory + out)
+        if block.mlp is not None:
+            x = block.norm2(x + block.mlp(x))
+        return x
+
+    def _update(
+        self, memory: Tensor, kvs: list[Tensor], gate_x: Tensor, mask: Tensor | None
+    ) -> Tensor:
+        """The next memory ``[B, S, D]`` from projected inputs."""
+        candidate = memory
+        for block, kv_in in zip(self.blocks, kvs):
+            candidate = self._block(block, candidate, kv_in, mask)
+        if self.gate_style == "none":
+            return candidate
+        # One matmul for both gates (input and forget), the input side precomputed.
+        gates = torch.sigmoid(gate_x.unsqueeze(1) + self.gate_memory(torch.tanh(memory)))
+        input_gate, forget_gate = gates.chunk(2, dim=-1)
+        return torch.addcmul(forget_gate * memory, input_gate, torch.tanh(candidate))
+
+    def attend(self, memory: Tensor, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Slots attend over ``[memory; inputs]`` (inputs already projected to ``D``).
+
+        Shapes:
+            memory ``[B, S, D]``, x ``[B, D]`` or ``[B, K, D]`` -> ``[B, S, D]``.
+        """
+        inputs = x.unsqueeze(1) if x.dim() == 2 else x
+        kvs, _ = self._project_inputs(inputs, mask)
+        candidate = memory
+        for block, kv_in in zip(self.blocks, kvs):
+            candidate = self._block(block, candidate, kv_in, mask)
+        return candidate
+
+    # ------------------------------------------------------------------ the core interface
+    def step(self, x: Tensor, state: State, mask: Tensor | None = None) -> tuple[Tensor, State]:
+        x, mask = self._as_set(x, mask, lead=1)
+        inputs = self.input_proj(x)
+        kvs, gate_x = self._project_inputs(inputs, mask)
+        memory = self._update(state[0], kvs, gate_x, mask)
+        return memory.flatten(1), (memory,)
+
+    def unroll(
+        self,
+        xs: Tensor,
+        state: State,
+        starts: Tensor | None = None,
+        mask: Tensor | None = None,
+    ) -> tuple[Tensor, State]:
+        xs, mask = self._as_set(xs, mask, lead=2)
+        inputs = self.input_proj(xs)  # [T, B, K, D]: the whole sequence in one matmul
+        kvs, gate_x = self._project_inputs(inputs, mask)
+        (memory,) = state
+        # unbind once: indexing [t] per step would make autograd fill a [T, ...] zero gradient
+        # per step (quadratic in T); unbind's backward is a single stack.
+        kv_steps = list(zip(*(kv.unbind(0) for kv in kvs)))
+        gate_steps = gate_x.unbind(0) if gate_x.numel() else [gate_x] * xs.shape[0]
+        mask_steps = [None] * xs.shape[0] if mask is None else mask.unbind(0)
         outputs = []
-        for t in range(xs.shape[1]):  # recurrence: one step per time step
-            out, memory = self(xs[:, t], memory)
-            outputs.append(out)
-        assert memory is not None
-        return torch.stack(outputs, dim=1), memory
+        for t in range(xs.shape[0]):  # the recurrence: one step per time step
+            if starts is not None:
+                (memory,) = self.reset((memory,), starts[t])
+            memory = self._update(memory, list(kv_steps[t]), gate_steps[t], mask_steps[t])
+            outputs.append(memory.flatten(1))
+        return torch.stack(outputs), (memory,)
+
+    def forward(
+        self, x: Tensor, memory: Tensor | None = None, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """One step; ``memory=None`` starts from :meth:`initial_state`.
+
+        Returns:
+            ``(output [B, S * D], memory [B, S, D])``.
+        """
+        state = self.initial_state(x.shape[0], x.device) if memory is None else (memory,)
+        out, (new_memory,) = self.step(x, state, mask)
+        return out, new_memory
+
+    def forward_sequence(
+        self, xs: Tensor, memory: Tensor | None = None, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Unroll batch-first: ``xs [B, T, input_size] -> (outputs [B, T, S * D], memory)``."""
+        state = self.initial_state(xs.shape[0], xs.device) if memory is None else (memory,)
+        seq_mask = None if mask is None else mask.transpose(0, 1)
+        outputs, (memory,) = self.unroll(xs.transpose(0, 1), state, mask=seq_mask)
+        return outputs.transpose(0, 1), memory
 
     def extra_repr(self) -> str:
         return f"input_size={self.input_size}, mem_slots={self.mem_slots}, gate={self.gate_style}"
+
+
+CORES["rmc"] = RelationalMemoryCore

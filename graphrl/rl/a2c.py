@@ -9,6 +9,7 @@ from torch import Tensor
 from graphrl.rl.functional import a2c_policy_loss, normalize_advantages, value_loss
 from graphrl.rl.on_policy import OnPolicyModule, OptimizerName
 from graphrl.rl.policies import MLPPolicy, PolicyFactory
+from graphrl.rl.recurrent import SequenceBatch
 from graphrl.rl.rollout import Transitions
 
 __all__ = ["A2C"]
@@ -83,10 +84,10 @@ class A2C(OnPolicyModule):
             vector_mode=vector_mode,
         )
 
-    def update(self, data: Transitions) -> dict[str, Tensor]:
+    def update(self, data: Transitions | SequenceBatch) -> dict[str, Tensor]:
         """One gradient step on the whole rollout."""
         hp = self.hparams
-        logprob, entropy, value = self.evaluate_actions(data.obs, data.actions)
+        logprob, entropy, value = self.evaluate_batch(data)
         advantages = normalize_advantages(data.advantages) if hp.norm_adv else data.advantages
         policy_loss = a2c_policy_loss(logprob, advantages)
         v_loss = value_loss(value, data.values, data.returns)

@@ -14,6 +14,7 @@ from torch import nn
 from torch.distributions import Categorical
 
 from graphrl.envs.boxworld_levels import FIRST_KEY_COLOR
+from graphrl.rl.recurrent import is_recurrent
 from graphrl.rl.rollout import (
     EpisodeStats,
     env_spaces,
@@ -66,6 +67,9 @@ def evaluate_policy(
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     try:
         obs, _ = envs.reset(seed=seeds)
+        recurrent = is_recurrent(policy)  # then the policy carries a state per env
+        state = policy.initial_state(num_envs, device) if recurrent else ()
+        starts = torch.ones(num_envs, dtype=torch.bool, device=device)
         steps = 0
         while not (finished >= quota).all():
             if steps == max_steps:
@@ -74,7 +78,10 @@ def evaluate_policy(
                     "steps; does the env have a time limit?"
                 )
             steps += 1
-            logits, _ = policy(torch.as_tensor(obs).to(device))
+            if recurrent:
+                logits, _, state = policy(torch.as_tensor(obs).to(device), state, starts)
+            else:
+                logits, _ = policy(torch.as_tensor(obs).to(device))
             if greedy:
                 action = logits.argmax(-1)
             else:
@@ -83,6 +90,7 @@ def evaluate_policy(
             ret += reward
             length += 1
             done = terminated | truncated
+            starts = torch.as_tensor(done, device=device)
             keep = done & (finished < quota)
             if keep.any():
                 solved = solved_flags(info, num_envs)

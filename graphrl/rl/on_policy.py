@@ -35,6 +35,7 @@ from graphrl.checks import check_in_unit, check_positive
 from graphrl.rl.evaluation import evaluate_policy
 from graphrl.rl.functional import compute_gae, explained_variance
 from graphrl.rl.policies import PolicyFactory
+from graphrl.rl.recurrent import RecurrentRolloutCollector, SequenceBatch, is_recurrent
 from graphrl.rl.rollout import (
     RolloutCollector,
     Transitions,
@@ -117,6 +118,7 @@ class OnPolicyModule(LightningModule, ABC):
         self.env_steps = 0
         self._shuffle: torch.Generator | None = None
         self._fit_start: tuple[float, int] = (0.0, 0)
+        self._recurrent_resume: dict[str, Any] | None = None  # states read from a checkpoint
 
     @property
     def samples_seen(self) -> int:
@@ -172,7 +174,11 @@ class OnPolicyModule(LightningModule, ABC):
         envs = make_vector_env(
             self.hparams.env_id, seeds, self.hparams.vector_mode, self.hparams.env_kwargs
         )
-        self.collector = RolloutCollector(envs, self.hparams.num_steps, seeds)
+        collector_cls = RecurrentRolloutCollector if is_recurrent(self.policy) else RolloutCollector
+        self.collector = collector_cls(envs, self.hparams.num_steps, seeds)
+        if self._recurrent_resume is not None:
+            self.collector.load_recurrent_state_dict(self._recurrent_resume)
+            self._recurrent_resume = None
         self._shuffle = torch.Generator().manual_seed(self.hparams.seed + self.global_rank)
 
     def teardown(self, stage: str) -> None:
@@ -207,6 +213,8 @@ class OnPolicyModule(LightningModule, ABC):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["on_policy"] = {"iteration": self.iteration, "env_steps": self.env_steps}
+        if isinstance(self.collector, RecurrentRolloutCollector):
+            checkpoint["recurrent_collector"] = self.collector.recurrent_state_dict()
         cls = type(self)
         checkpoint["graphrl_module_class"] = f"{cls.__module__}.{cls.__qualname__}"
 
@@ -214,6 +222,12 @@ class OnPolicyModule(LightningModule, ABC):
         state = checkpoint.get("on_policy", {})
         self.iteration = state.get("iteration", 0)
         self.env_steps = state.get("env_steps", 0)
+        recurrent = checkpoint.get("recurrent_collector")
+        if recurrent is not None:  # the envs' policy states at the checkpoint
+            if isinstance(self.collector, RecurrentRolloutCollector):
+                self.collector.load_recurrent_state_dict(recurrent)
+            else:
+                self._recurrent_resume = recurrent
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         if self.collector is None:
@@ -264,6 +278,16 @@ class OnPolicyModule(LightningModule, ABC):
         logits, value = self.policy(obs)
         dist = Categorical(logits=logits, validate_args=False)
         return dist.log_prob(actions), dist.entropy(), value
+
+    def evaluate_batch(self, batch: Transitions | SequenceBatch) -> tuple[Tensor, Tensor, Tensor]:
+        """``(logprob, entropy, value)`` of a batch's actions, shaped like its actions.
+
+        Flat transitions go through :meth:`evaluate_actions`; env sequences (recurrent policies)
+        are re-run from their stored initial states with resets at episode starts (BPTT).
+        """
+        if isinstance(batch, SequenceBatch):
+            return batch.evaluate(self.policy)
+        return self.evaluate_actions(batch.obs, batch.actions)
 
     def optimize(self, loss: Tensor, losses: dict[str, Tensor]) -> None:
         """One optimizer step on ``loss``: backward (all-reduced under DDP), clip, check, step.

@@ -10,6 +10,7 @@ from torch import Tensor
 from graphrl.rl.functional import normalize_advantages, ppo_policy_loss, value_loss
 from graphrl.rl.on_policy import OnPolicyModule, OptimizerName
 from graphrl.rl.policies import MLPPolicy, PolicyFactory
+from graphrl.rl.recurrent import SequenceBatch, is_recurrent
 from graphrl.rl.rollout import Transitions
 
 __all__ = ["PPO"]
@@ -101,20 +102,28 @@ class PPO(OnPolicyModule):
                 f"num_minibatches must be in [1, num_envs * num_steps = {self.batch_size}], "
                 f"got {num_minibatches}"
             )
+        if is_recurrent(self.policy) and num_minibatches > num_envs:
+            raise ValueError(
+                f"num_minibatches={num_minibatches} > num_envs={num_envs}: a recurrent policy "
+                "trains on whole env sequences, so lower num_minibatches to at most num_envs"
+            )
         if clip_coef <= 0:
             raise ValueError(f"clip_coef must be > 0, got {clip_coef}")
         if target_kl is not None and target_kl <= 0:
             raise ValueError(f"target_kl must be > 0 or None, got {target_kl}")
 
-    def update(self, data: Transitions) -> dict[str, Tensor]:
-        """``update_epochs`` passes of ``num_minibatches`` clipped-surrogate steps over ``data``."""
+    def update(self, data: Transitions | SequenceBatch) -> dict[str, Tensor]:
+        """``update_epochs`` passes of ``num_minibatches`` clipped-surrogate steps over ``data``.
+
+        With a recurrent policy ``data`` holds env sequences and a minibatch is a set of envs.
+        """
         hp = self.hparams
         history: dict[str, list[Tensor]] = {}
         for _ in range(hp.update_epochs):
             order = torch.randperm(len(data), generator=self._shuffle).to(self.device)
             for index in order.tensor_split(hp.num_minibatches):
                 batch = data[index]
-                logprob, entropy, value = self.evaluate_actions(batch.obs, batch.actions)
+                logprob, entropy, value = self.evaluate_batch(batch)
                 advantages = batch.advantages
                 if hp.norm_adv:
                     advantages = normalize_advantages(advantages)

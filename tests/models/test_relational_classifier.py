@@ -58,7 +58,7 @@ def _trainer(tmp_path, **kwargs) -> L.Trainer:
 
 
 # ---------------------------------------------------------------------------- construction
-@pytest.mark.parametrize("backbone", ["graph", "mlp", "lstm"])
+@pytest.mark.parametrize("backbone", ["graph", "mlp", "lstm", "rmc"])
 @pytest.mark.parametrize("answer", ["label", "pointer"])
 def test_logits_have_one_column_per_class_or_per_entity(backbone: str, answer: str) -> None:
     model = RelationalClassifier(**NTH, answer=answer, backbone=backbone, channels=32)
@@ -68,7 +68,7 @@ def test_logits_have_one_column_per_class_or_per_entity(backbone: str, answer: s
     assert torch.isfinite(logits).all()
 
 
-@pytest.mark.parametrize("backbone", ["graph", "mlp", "lstm"])
+@pytest.mark.parametrize("backbone", ["graph", "mlp", "lstm", "rmc"])
 def test_pointer_never_points_at_padding(backbone: str) -> None:
     model = RelationalClassifier(**NTH, answer="pointer", backbone=backbone, channels=32)
     logits, _ = model(_batch(b=5, n=10, pad_from=6))

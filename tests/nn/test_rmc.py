@@ -4,6 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+from graphrl.graphs.batch import EntityGraph
+from graphrl.graphs.topologies import Memory
 from graphrl.nn import RelationalMemoryCore
 
 
@@ -59,9 +61,28 @@ def test_saturated_forget_gate_keeps_memory_and_batch_is_independent():
 
 def test_initial_state_is_padded_identity_and_bad_input_fails():
     core = RelationalMemoryCore(3, mem_slots=2, head_size=2, heads=2)
-    init = core.initial_state(1)[0]
+    (init,) = core.initial_state(1)
+    init = init[0]
     torch.testing.assert_close(init, torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]))
     with pytest.raises(ValueError, match="expects x"):
         core(torch.randn(2, 4))
     with pytest.raises(ValueError, match="gate_style"):
         RelationalMemoryCore(3, gate_style="lstm")
+
+
+def test_attend_equals_the_attention_layer_on_the_memory_topology():
+    """The fast path is the project's AttentionLayer on the ``memory`` graph, read at the slots."""
+    torch.manual_seed(0)
+    core = RelationalMemoryCore(6, mem_slots=3, head_size=4, heads=2, gate_style="none").eval()
+    memory, x = torch.randn(5, 3, 8), torch.randn(5, 8)
+    nodes = torch.cat([memory, x.unsqueeze(1)], dim=1)  # [B, S + 1, D]
+    graph = Memory(num_slots=3)(
+        EntityGraph(
+            x=nodes.reshape(-1, 8),
+            pos=torch.zeros(5 * 4, 2),
+            mask=torch.ones(5, 4, dtype=torch.bool),
+            num_graphs=5,
+        )
+    )
+    expected = graph.dense_x(core.blocks[0].forward_graph(graph, graph.x))[:, :3]
+    torch.testing.assert_close(core.attend(memory, x), expected, rtol=1e-5, atol=1e-5)
