@@ -100,11 +100,13 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
     elif name in gym.registry:
         env = gym.make(name, **kwargs)
     else:
+        from graphrl.errors import did_you_mean
+
         raise ValueError(
-            f"unknown environment id {env_id!r}; use a Box-World id "
-            f"({', '.join(BOXWORLD_IDS)}, or their -Pixels-v0 twins), any registered MiniGrid-* "
-            "id (e.g. MiniGrid-DoorKey-5x5-v0), any registered gymnasium id (e.g. CartPole-v1), or "
-            "module:EnvId for an env your own module registers"
+            f"unknown environment id {env_id!r}{did_you_mean(name, gym.registry, '{!r}')} "
+            "Use a Box-World id (graphrl/BoxWorld-Small-v0, ...; -Pixels-v0 and -Viewport-v0 "
+            "twins), a MiniGrid-* id, any registered gymnasium id, or module:EnvId for an env "
+            "your own module registers"
         )
     if seed is not None:
         env.reset(seed=seed)

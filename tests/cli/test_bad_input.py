@@ -156,7 +156,7 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "fit-unknown-gym-env",
         "fit --config {RL} --model.init_args.env_id=CartPol-v1",
-        ("unknown env id", "Did you mean: `CartPole`", "--model.init_args.env_id"),
+        ("unknown environment id", "did you mean 'CartPole-v1'?", "--model.init_args.env_id"),
     ),
     (
         "fit-unknown-env-kwarg",
@@ -252,7 +252,7 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "render-unknown-env",
         "render --ckpt {RL_CKPT} --env_id Nope-v0 --out {TMP}/a.gif",
-        ("unknown env id", "--env_id"),
+        ("unknown environment id", "--env_id"),
     ),
     (
         "render-unknown-env-kwarg",
