@@ -18,6 +18,7 @@ import lightning as L
 import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+from graphrl import checkpoints
 from graphrl.callbacks import MetricsJSON
 
 DATA_LINKS = ("num_features", "num_classes", "max_entities", "pos_dim", "answer", "question_types")
@@ -44,6 +45,12 @@ class GraphRLCLI(LightningCLI):
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            f"--{checkpoints.RESUME_FLAG}",
+            action="store_true",
+            help="resume from the newest last.ckpt of trainer.default_root_dir if there is one, "
+            "else start a new run (implies --ckpt_path last)",
+        )
         if not self.link_data:
             return
         # Sizes the data decides flow into the model at instantiation, never written in YAML.
@@ -59,6 +66,22 @@ class GraphRLCLI(LightningCLI):
         ckpt = self._sub_config().get("ckpt_path")
         if ckpt and ckpt not in ("last", "best", "hpc", "registry"):
             check_checkpoint(ckpt)
+
+    def _parse_ckpt_path(self) -> None:
+        # Replaces LightningCLI's, which loads the checkpoint's hparams over the config and the
+        # command line: here the config wins, and ``last`` means the newest last.ckpt of the run
+        # root, not only of this (new) run.
+        sub = self.config.get("subcommand")
+        if sub and "ckpt_path" in self.config[sub]:
+            cfg = self.config[sub]
+            resume = bool(cfg.get(checkpoints.RESUME_FLAG))
+            root = cfg.trainer.default_root_dir or os.getcwd()
+            cfg.ckpt_path = checkpoints.resolve_ckpt_path(cfg.ckpt_path, root, resume)
+
+    def after_instantiate_classes(self) -> None:
+        ckpt = self._sub_config().get("ckpt_path")
+        if ckpt and os.path.isfile(ckpt):
+            checkpoints.check_checkpoint_fits(ckpt, self.model)
 
     def instantiate_classes(self) -> None:
         try:
