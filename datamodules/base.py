@@ -347,8 +347,12 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
         return self.trainer.global_rank, self.trainer.world_size
 
     def _trained_batches(self) -> int:
-        """Training batches this rank has consumed, from the trainer's (checkpointed) loop state."""
-        return self.trainer.fit_loop.epoch_loop.batch_progress.total.completed
+        """Training batches this rank has trained on, from the trainer's (checkpointed) loop state.
+
+        ``processed``, not ``completed``: a checkpoint written at the end of a batch counts that
+        batch as processed but not yet completed, and it must not be drawn again on resume.
+        """
+        return self.trainer.fit_loop.epoch_loop.batch_progress.total.processed
 
     def _loader(self, dataset: ProceduralBatches, fresh: bool) -> DataLoader:
         rank, world_size = self._rank_and_world_size()

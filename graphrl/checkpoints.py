@@ -194,8 +194,8 @@ def check_checkpoint_fits(path: str, model: L.LightningModule) -> None:
 
 
 def global_rng_state() -> dict[str, Any]:
-    """torch's, NumPy's and Python's global RNG states, as types ``weights_only`` loading accepts."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    """torch's, NumPy's and Python's global RNG states, in types ``weights_only`` loading takes."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 (the global one)
     version, internal, gauss = random.getstate()
     return {
         "torch": torch.get_rng_state(),
@@ -208,7 +208,7 @@ def set_global_rng_state(state: Mapping[str, Any]) -> None:
     """Restore what :func:`global_rng_state` returned."""
     torch.set_rng_state(state["torch"])
     kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))  # noqa: NPY002
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
 
@@ -256,7 +256,8 @@ class Checkpoint(ModelCheckpoint):
             raise ValueError(f"every_n_minutes must be > 0, got {every_n_minutes}")
         if every_n_iterations is None and every_n_minutes is None:
             every_n_minutes = 1.0
-        kwargs.setdefault("save_last", True)
+        if kwargs.get("save_last") is None:  # ``last.ckpt`` is what ``--ckpt_path last`` finds
+            kwargs["save_last"] = True
         super().__init__(**kwargs)
         self.every_n_iterations = every_n_iterations
         self.every_n_minutes = every_n_minutes

@@ -216,7 +216,9 @@ class EpisodeTracker:
         return {
             "return": torch.from_numpy(self._return.copy()),
             "length": torch.from_numpy(self._length.copy()),
-            "finished": [torch.from_numpy(a.copy()) for a in (stats.returns, stats.lengths, stats.solved)],
+            "finished": [
+                torch.from_numpy(a.copy()) for a in (stats.returns, stats.lengths, stats.solved)
+            ],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
