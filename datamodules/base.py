@@ -356,7 +356,8 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
 
     def _loader(self, dataset: ProceduralBatches, fresh: bool) -> DataLoader:
         rank, world_size = self._rank_and_world_size()
-        position = self._trained_batches if fresh and self.trainer is not None else None
+        trains = fresh and getattr(self.trainer, "fit_loop", None) is not None
+        position = self._trained_batches if trains else None
         sampler = BatchIndexSampler(
             len(dataset), rank=rank, world_size=world_size, fresh=fresh, position=position
         )
@@ -366,6 +367,9 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
             sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # Its own generator: starting an iterator draws a worker base seed, which would
+            # otherwise come from torch's global RNG and shift dropout etc. after a resume.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def train_dataset(self) -> ProceduralBatches:

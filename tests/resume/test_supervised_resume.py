@@ -16,7 +16,7 @@ BATCHES_PER_EPOCH = 10
 TINY = [
     "--model.channels=16",
     "--model.processor.num_layers=1",
-    "--model.processor.dropout=0.1",  # draws from torch's global RNG, which must resume too
+    "--model.processor.dropout=0.1",  # draws from torch's global RNG: it must resume too
     "--data.batch_size=8",
     f"--data.train_samples_per_epoch={8 * BATCHES_PER_EPOCH}",
     "--data.val_samples=16",
@@ -51,7 +51,7 @@ def full_run(tmp_path_factory) -> tuple[Path, dict[str, torch.Tensor]]:
     """25 uninterrupted steps (2.5 epochs), a checkpoint every 5; returns (tmp dir, weights)."""
     tmp_path = tmp_path_factory.mktemp("full")
     torch.set_num_threads(1)
-    cli = _fit(_config(tmp_path, "attention"), 25)
+    cli = _fit(_config(tmp_path, "gnn"), 25)
     return tmp_path, {k: v.clone() for k, v in cli.model.state_dict().items()}
 
 
@@ -64,7 +64,7 @@ def _checkpoint_at(tmp_path: Path, step: int) -> Path:
 def test_resume_is_bit_exact(full_run, step: int, tmp_path: Path) -> None:
     full_dir, expected = full_run
     assert step % BATCHES_PER_EPOCH == (5 if step == 15 else 0)
-    config = _config(full_dir, "attention")
+    config = _config(full_dir, "gnn")
     cli = _fit(config, 25, f"--ckpt_path={_checkpoint_at(full_dir, step)}")
     assert cli.trainer.global_step == 25
     for name, value in cli.model.state_dict().items():
@@ -76,7 +76,7 @@ def test_ckpt_path_last_resumes_the_newest_run_into_a_new_version(full_run) -> N
     logs = full_dir / "runs/lightning_logs"
     before = {p: p.stat().st_mtime_ns for p in (logs / "version_0").rglob("*")}
     versions = sorted(p.name for p in logs.iterdir())
-    cli = _fit(_config(full_dir, "attention"), 30, "--ckpt_path=last")
+    cli = _fit(_config(full_dir, "gnn"), 30, "--ckpt_path=last")
     assert cli.trainer.global_step == 30  # continued from step 25, not from 0
     new = sorted(set(p.name for p in logs.iterdir()) - set(versions))
     assert len(new) == 1 and (logs / new[0] / "checkpoints/last.ckpt").is_file()
@@ -85,12 +85,12 @@ def test_ckpt_path_last_resumes_the_newest_run_into_a_new_version(full_run) -> N
 
 def test_ckpt_path_version_names_the_run(full_run) -> None:
     full_dir, _ = full_run
-    cli = _fit(_config(full_dir, "attention"), 26, "--ckpt_path=version_0")
+    cli = _fit(_config(full_dir, "gnn"), 26, "--ckpt_path=version_0")
     assert cli.trainer.global_step == 26  # from version_0's last.ckpt (step 25)
 
 
 def test_last_without_checkpoint_fails_in_one_line_or_starts_when_asked(tmp_path: Path) -> None:
-    config = _config(tmp_path, "attention")
+    config = _config(tmp_path, "gnn")
     with pytest.raises(SystemExit) as exc:
         _fit(config, 2, "--ckpt_path=last")
     message = str(exc.value.code)
@@ -105,18 +105,18 @@ def test_checkpoint_of_another_layer_is_refused_naming_it(full_run, tmp_path: Pa
     full_dir, _ = full_run
     ckpt = f"--ckpt_path={_checkpoint_at(full_dir, 25)}"
     with pytest.raises(SystemExit) as exc:
-        _fit(_config(tmp_path, "gnn"), 30, ckpt)
+        _fit(_config(tmp_path, "attention"), 30, ckpt)
     message = str(exc.value.code)
-    assert "processor.layer: checkpoint has 'attention', config asks 'gnn'" in message
+    assert "processor.layer: checkpoint has 'gnn', config asks 'attention'" in message
     assert "--model.processor.layer" in message and "\n" not in message
     with pytest.raises(SystemExit) as exc:
-        _fit(_config(tmp_path, "attention"), 30, ckpt, "--model.processor.num_layers=2")
+        _fit(_config(tmp_path, "gnn"), 30, ckpt, "--model.processor.num_layers=2")
     assert "processor.num_layers: checkpoint has 1, config asks 2" in str(exc.value.code)
 
 
 def test_flags_next_to_ckpt_path_win_when_the_weights_fit(full_run, capsys) -> None:
     full_dir, _ = full_run
     ckpt = f"--ckpt_path={_checkpoint_at(full_dir, 25)}"
-    cli = _fit(_config(full_dir, "attention"), 26, ckpt, "--model.readout=mean")
+    cli = _fit(_config(full_dir, "gnn"), 26, ckpt, "--model.readout=mean")
     assert cli.model.hparams.readout == "mean" and cli.trainer.global_step == 26
     assert "readout: checkpoint has 'max', config asks 'mean'" in capsys.readouterr().err
