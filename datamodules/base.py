@@ -236,6 +236,27 @@ class BatchIndexSampler(DistributedSampler):
         return self.per_rank
 
 
+class ResumableLoader(DataLoader):
+    """The training loader: it resumes by itself (its sampler starts at the trained-batch count),
+    and its ``state_dict`` says so to Lightning, with the stream layout that count refers to.
+    """
+
+    def state_dict(self) -> dict[str, int]:
+        """``{"batches_per_epoch": per rank, "world_size": ...}`` of the stream."""
+        return {"batches_per_epoch": len(self.sampler), "world_size": self.sampler.num_replicas}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Warn in one line if the checkpoint's stream had another layout (then the position,
+        counted in batches, continues in the new layout: no batch is lost, some may repeat)."""
+        if state != self.state_dict():
+            from lightning.pytorch.utilities import rank_zero_warn
+
+            rank_zero_warn(
+                f"resuming a training stream of {state} with {self.state_dict()}: the data "
+                "continues at the same batch count, in the new layout"
+            )
+
+
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
         if value < 1:
@@ -361,7 +382,7 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
         sampler = BatchIndexSampler(
             len(dataset), rank=rank, world_size=world_size, fresh=fresh, position=position
         )
-        return DataLoader(
+        return (ResumableLoader if trains else DataLoader)(
             dataset,
             batch_size=None,
             sampler=sampler,
