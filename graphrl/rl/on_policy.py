@@ -253,6 +253,11 @@ class OnPolicyModule(LightningModule, ABC):
             return
         self.collector.load_state_dict(state["collector"])
         self._shuffle.set_state(state["shuffle"])
+        if state["collector"]["envs"] is None:
+            rank_zero_warn(
+                "resuming with fresh envs (reset with their seeds): async envs live in other "
+                "processes and are not in the checkpoint; use vector_mode=sync for exact resume"
+            )
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         if self.collector is None:

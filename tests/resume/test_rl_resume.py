@@ -11,7 +11,7 @@ import torch
 from graphrl.checkpoints import Checkpoint
 from graphrl.rl import A2C, PPO
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:lightning")
 
 
 def _fit(module: L.LightningModule, root: Path, ckpt_path: str | None = None) -> L.Trainer:
@@ -27,6 +27,16 @@ def _fit(module: L.LightningModule, root: Path, ckpt_path: str | None = None) ->
     )
     trainer.fit(module, ckpt_path=ckpt_path)
     return trainer
+
+
+def _checkpoint_at(folder: Path, iteration: int) -> Path:
+    """The periodic checkpoint of ``folder`` written after ``iteration`` iterations."""
+    (path,) = [
+        p
+        for p in folder.glob("*-step=*.ckpt")
+        if torch.load(p, weights_only=True)["on_policy"]["iteration"] == iteration
+    ]
+    return path
 
 
 def _module(algo: type, env_id: str, **overrides) -> L.LightningModule:
@@ -51,11 +61,7 @@ def test_resumed_run_equals_the_uninterrupted_one(algo, env_id, tmp_path: Path) 
     full = _module(algo, env_id)
     _fit(full, tmp_path / "full")
     assert full.iteration == 6
-    half = next(
-        p
-        for p in (tmp_path / "full/ckpt").glob("*.ckpt")
-        if "step=" in p.name and torch.load(p, weights_only=True)["on_policy"]["iteration"] == 3
-    )
+    half = _checkpoint_at(tmp_path / "full/ckpt", 3)
 
     torch.manual_seed(123)  # a different init and RNG: the checkpoint must override both
     resumed = _module(algo, env_id)
@@ -63,3 +69,14 @@ def test_resumed_run_equals_the_uninterrupted_one(algo, env_id, tmp_path: Path) 
     assert resumed.iteration == 6 and resumed.env_steps == full.env_steps
     for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_async_envs_resume_with_fresh_seeded_envs_and_say_so(tmp_path: Path) -> None:
+    """The documented minimum: counters, shuffle stream and RNG resume; envs restart seeded."""
+    full = _module(PPO, "graphrl/BoxWorld-Small-v0", vector_mode="async", num_envs=2)
+    _fit(full, tmp_path / "full")
+    first = _checkpoint_at(tmp_path / "full/ckpt", 2)
+    resumed = _module(PPO, "graphrl/BoxWorld-Small-v0", vector_mode="async", num_envs=2)
+    with pytest.warns(UserWarning, match="resuming with fresh envs .* async envs"):
+        _fit(resumed, tmp_path / "resumed", ckpt_path=str(first))
+    assert resumed.iteration == full.iteration == 9 and resumed.env_steps == full.env_steps
