@@ -173,10 +173,11 @@ def check_checkpoint_fits(path: str, model: L.LightningModule) -> None:
     if mismatch:
         if differences:
             key = differences[0].split(":", 1)[0]
+            more = f" (+{len(differences) - 3} more)" if len(differences) > 3 else ""
             raise SystemExit(
-                f"error: checkpoint {path!r} does not fit the config: {differences[0]} "
-                f"({mismatch}); set --model.{key} to the checkpoint's value or pass another "
-                "--ckpt_path"
+                f"error: checkpoint {path!r} does not fit the config: "
+                f"{'; '.join(differences[:3])}{more}, so {mismatch}; set --model.{key} to the "
+                "checkpoint's value, or pass another --ckpt_path"
             )
         raise SystemExit(
             f"error: checkpoint {path!r} does not fit the config: {mismatch}; pass the config "
