@@ -9,6 +9,8 @@ import pytest
 import torch
 import yaml
 
+from datamodules import NthFarthestDataModule
+from datamodules.base import BatchIndexSampler, ResumableLoader
 from graphrl.cli import cli_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,3 +122,18 @@ def test_flags_next_to_ckpt_path_win_when_the_weights_fit(full_run, capsys) -> N
     cli = _fit(_config(full_dir, "gnn"), 26, ckpt, "--model.readout=mean")
     assert cli.model.hparams.readout == "mean" and cli.trainer.global_step == 26
     assert "readout: checkpoint has 'max', config asks 'mean'" in capsys.readouterr().err
+
+
+def test_sampler_starts_at_the_trained_batch_count_on_each_rank() -> None:
+    # 10 batches on 2 ranks: 5 per rank and epoch; 13 trained = epoch 2, 3 batches in.
+    samplers = [BatchIndexSampler(10, rank, 2, position=lambda: 13) for rank in range(2)]
+    assert [list(s) for s in samplers] == [[26, 28], [27, 29]]
+    assert list(BatchIndexSampler(10, 0, 2, position=lambda: 15)) == [30, 32, 34, 36, 38]
+
+
+def test_loader_warns_when_the_stream_layout_changed() -> None:
+    dm = NthFarthestDataModule(batch_size=8, train_samples_per_epoch=80)
+    loader = ResumableLoader(dm.train_dataset(), batch_size=None, sampler=BatchIndexSampler(10))
+    loader.load_state_dict({"batches_per_epoch": 10, "world_size": 1})  # same: silent
+    with pytest.warns(UserWarning, match="resuming a training stream of"):
+        loader.load_state_dict({"batches_per_epoch": 20, "world_size": 2})
