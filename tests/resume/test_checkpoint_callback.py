@@ -9,6 +9,8 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+import yaml
+from lightning.pytorch.cli import instantiate_class
 
 from graphrl import checkpoints
 from graphrl.checkpoints import Checkpoint, find_last_checkpoint, resolve_ckpt_path
@@ -108,3 +110,19 @@ def test_find_last_picks_the_newest_of_all_versions(tmp_path: Path) -> None:
     assert resolve_ckpt_path(None, str(tmp_path / "empty"), True) is None
     with pytest.raises(SystemExit, match=r"no last\.ckpt under .*version_7"):
         resolve_ckpt_path("version_7", str(tmp_path), False)
+
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("**/*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_shipped_config_checkpoints_at_least_once_a_minute(path: Path) -> None:
+    cfg = yaml.safe_load(path.read_text())
+    callbacks = (cfg.get("trainer") or {}).get("callbacks") or []
+    ours = [c for c in callbacks if c.get("class_path") == "graphrl.checkpoints.Checkpoint"]
+    assert len(ours) == 1, "add the graphrl.checkpoints.Checkpoint block of the other configs"
+    others = [c for c in callbacks if "ModelCheckpoint" in c.get("class_path", "")]
+    assert not others, "a second (step-counting) ModelCheckpoint"
+    callback = instantiate_class((), ours[0])
+    assert callback.every_n_minutes is not None and callback.every_n_minutes <= 1.0
+    assert callback.save_last is True
