@@ -13,6 +13,10 @@ Batch format (frozen; the models are written against it), a ``dict[str, Tensor]`
 - ``y``: ``[B]`` long target (an entity index for pointer answers, a class id for label answers),
 - ``question_type``: ``[B]`` long, an index into the DataModule's ``question_types``.
 
+Optional keys: ``question: [B, Q]`` float, the question as a view of its own (when the
+DataModule's ``question_dim`` is ``Q > 0``), and ``[B]`` bool subset masks named by
+``eval_subsets`` (e.g. ``seen_ranks``).
+
 Sharding: item ``i`` of :class:`ProceduralBatches` is a batch, read through a
 ``DataLoader(batch_size=None, sampler=BatchIndexSampler(...))``. The DataModule builds the
 sampler from the trainer's ``global_rank`` and ``world_size``, so under DDP no two ranks see the
@@ -40,6 +44,8 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from graphrl.checks import check_positive
 
 Batch = dict[str, Tensor]
 
@@ -124,6 +130,35 @@ class SizeSchedule:
         return self.sizes[bisect.bisect_right(self.milestones, num_samples)]
 
 
+MIXTURE_KEY = 7
+"""Seed key of the per-batch entity-count draws of :class:`SizeMixture`."""
+
+
+@dataclass(frozen=True)
+class SizeMixture:
+    """Entity count drawn uniformly from ``sizes`` for every batch (a distribution of sizes).
+
+    The draw is a pure function of ``(seed, num_samples)``, so batch ``i`` of a stream has the
+    same size in every process, and a resumed run sees the sizes it would have seen.
+
+    Args:
+        sizes: Entity counts to draw from, e.g. ``(2, 4, 8, 16)``.
+        seed: Base seed of the draws.
+    """
+
+    sizes: tuple[int, ...]
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.sizes:
+            raise ValueError("SizeMixture needs at least one size")
+
+    def size_at(self, num_samples: int) -> int:
+        """The entity count of the batch that starts after ``num_samples`` training samples."""
+        draw = derive_seed(self.seed, MIXTURE_KEY, num_samples)
+        return self.sizes[draw % len(self.sizes)]
+
+
 class ProceduralBatches(Dataset[Batch]):
     """Map-style dataset whose item ``i`` is a whole generated batch.
 
@@ -143,7 +178,7 @@ class ProceduralBatches(Dataset[Batch]):
     def __init__(
         self,
         sample_fn: SampleFn,
-        schedule: SizeSchedule,
+        schedule: SizeSchedule | SizeMixture,
         batch_size: int,
         num_batches: int,
         seed: int,
@@ -257,12 +292,6 @@ class ResumableLoader(DataLoader):
             )
 
 
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-
-
 class ProceduralDataModule(L.LightningDataModule, ABC):
     """Base DataModule: one training stream and one val/test dataloader per evaluation size.
 
@@ -270,7 +299,8 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
     right after ``__init__`` so LightningCLI can link them to the model.
 
     Args:
-        train_schedule: Entity count of the training batches (a curriculum or a constant).
+        train_schedule: Entity count of the training batches (a curriculum, a mixture or a
+            constant).
         eval_sizes: Entity counts of the val/test dataloaders, one dataloader each, in order.
         batch_size: Samples per batch.
         train_samples_per_epoch: Training samples per epoch in all ranks together, rounded up
@@ -286,7 +316,7 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
 
     def __init__(
         self,
-        train_schedule: SizeSchedule,
+        train_schedule: SizeSchedule | SizeMixture,
         eval_sizes: Sequence[int],
         batch_size: int,
         train_samples_per_epoch: int,
@@ -296,7 +326,7 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
         num_workers: int,
     ) -> None:
         super().__init__()
-        _check_positive(
+        check_positive(
             batch_size=batch_size,
             train_samples_per_epoch=train_samples_per_epoch,
             val_samples=val_samples,
@@ -351,6 +381,18 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
     @abstractmethod
     def question_types(self) -> list[str]:
         """Names of the question types, indexed by ``batch["question_type"]``."""
+
+    @property
+    def question_dim(self) -> int:
+        """Width ``Q`` of the batch's separate question view ``question: [B, Q]``; 0 when the
+        question is inside the entity features (the default)."""
+        return 0
+
+    @property
+    def eval_subsets(self) -> list[str]:
+        """Names of ``[B]`` bool batch keys marking subsets of evaluation questions whose accuracy
+        is logged on its own (``{split}/acc_{loader}_{name}``), e.g. ``["seen_ranks"]``."""
+        return []
 
     @property
     def max_entities(self) -> int:
@@ -431,3 +473,7 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
     def test_dataloader(self) -> list[DataLoader]:
         """One loader per size in ``eval_sizes``, named by ``eval_dataloader_names``."""
         return [self._loader(self.eval_dataset("test", n), fresh=False) for n in self.eval_sizes]
+
+    def predict_dataloader(self) -> list[DataLoader]:
+        """``graphrl predict`` answers the test sets (same loaders as :meth:`test_dataloader`)."""
+        return self.test_dataloader()

@@ -10,6 +10,10 @@ Entity features (``max_entities = M``, the same layout for every ``K <= M``), on
     x[b, i] = [ vector_i (dim) | one_hot(i, M) | one_hot(n, M) | one_hot(m, M) | i == m ]
 
 so ``num_features = dim + 3 * M + 1``: a model trained on K=8 runs unchanged on K=12 or 16.
+With ``label_features=False`` the two label one-hots are left out,
+``x[b, i] = [ vector_i | one_hot(n, M) | i == m ]`` (``dim + M + 1``): a set model needs
+neither (the pointer names the entity, the flag marks ``m``), and at K=16 a model trained on
+K=8 would otherwise meet label columns 8-15 whose input weights training never moved.
 ``form="sequence"`` gives the same tensors, read as a sequence in label order (time step ``i``
 feeds vector ``i``), as the LSTM and RMC of the paper read it; ``form="set"`` marks them as an
 unordered set (the label lives in the features, so the order carries nothing).
@@ -24,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from datamodules.base import Batch, ProceduralDataModule, SizeSchedule
+from datamodules.base import Batch, ProceduralDataModule, SizeMixture, SizeSchedule
 
 FORMS = ("set", "sequence")
 
@@ -61,22 +65,37 @@ class NthFarthestTask:
     Args:
         dim: Vector size.
         max_entities: Largest K; fixes the one-hot sizes of the features.
+        seen_ranks: Ranks ``n < seen_ranks`` are the ones training asks about (the largest
+            training K); batches then carry ``seen_ranks: [B]`` bool, True for those questions.
+            None: no such key.
     """
 
     dim: int = 16
     max_entities: int = 16
+    seen_ranks: int | None = None
+    label_features: bool = True
+    question_view: bool = False
+
+    @property
+    def question_dim(self) -> int:
+        """Width of ``question`` (``one_hot(n)``, and ``one_hot(m)`` with labels); 0 unless
+        ``question_view``."""
+        return (2 if self.label_features else 1) * self.max_entities if self.question_view else 0
 
     @property
     def num_features(self) -> int:
-        """``dim + 3 * max_entities + 1``."""
-        return self.dim + 3 * self.max_entities + 1
+        """``dim + 3 * max_entities + 1`` (``dim + max_entities + 1`` without labels), less
+        ``question_dim`` when the question is a view of its own."""
+        width = self.dim + (3 if self.label_features else 1) * self.max_entities + 1
+        return width - self.question_dim
 
     def sample(self, batch_size: int, num_entities: int, generator: torch.Generator) -> Batch:
         """Draw ``batch_size`` questions over ``num_entities`` vectors.
 
         Returns:
             ``x: [B, K, F]``, ``mask: [B, K]`` (all True), ``pos: [B, K, dim]`` (the vectors),
-            ``y: [B]`` (answer index), ``question_type: [B]`` (zeros).
+            ``y: [B]`` (answer index), ``question_type: [B]`` (zeros), and with
+            ``seen_ranks`` set, ``seen_ranks: [B]`` bool (``n < seen_ranks``).
         """
         b, k, M = batch_size, num_entities, self.max_entities
         if not 2 <= k <= M:
@@ -87,30 +106,36 @@ class NthFarthestTask:
         y = nth_farthest(vectors, n, m)
 
         ids = torch.arange(k)
-        x = torch.cat(
-            [
-                vectors,
-                F.one_hot(ids, M).float().expand(b, k, M),
-                F.one_hot(n, M).float().unsqueeze(1).expand(b, k, M),
-                F.one_hot(m, M).float().unsqueeze(1).expand(b, k, M),
-                (ids.unsqueeze(0) == m.unsqueeze(1)).float().unsqueeze(-1),
-            ],
-            dim=-1,
-        )
-        return {
+        labels = F.one_hot(ids, M).float().expand(b, k, M)
+        rank = F.one_hot(n, M).float().unsqueeze(1).expand(b, k, M)
+        reference = F.one_hot(m, M).float().unsqueeze(1).expand(b, k, M)
+        is_m = (ids.unsqueeze(0) == m.unsqueeze(1)).float().unsqueeze(-1)
+        question = [rank, reference] if self.label_features else [rank]
+        entity = [vectors, labels] if self.label_features else [vectors]
+        parts = [*entity, is_m] if self.question_view else [*entity, *question, is_m]
+        x = torch.cat(parts, dim=-1)
+        batch = {
             "x": x,
             "mask": torch.ones(b, k, dtype=torch.bool),
             "pos": vectors,
             "y": y,
             "question_type": torch.zeros(b, dtype=torch.long),
         }
+        if self.seen_ranks is not None:
+            batch["seen_ranks"] = n < self.seen_ranks
+        if self.question_view:
+            batch["question"] = torch.cat([q[:, 0] for q in question], dim=-1)  # [B, Q]
+        return batch
 
 
 class NthFarthestDataModule(ProceduralDataModule):
     """Nth-farthest batches; one val/test dataloader per K in ``eval_num_entities``.
 
-    Every batch has a single K (``N = K``, no padding); training K is ``num_entities`` or
-    follows ``curriculum``. Dataloader names are ``k8``, ``k12``, ... (``eval_dataloader_names``).
+    Every batch has a single K (``N = K``, no padding); training K is ``num_entities``, follows
+    ``curriculum``, or is drawn per batch from ``train_num_entities``. Eval batches mark the
+    questions whose rank training asked about (``eval_subsets = ["seen_ranks"]``, logged as
+    ``test/acc_k16_seen_ranks``). Dataloader names are ``k8``, ``k12``, ...
+    (``eval_dataloader_names``).
 
     Args:
         num_entities: Training K (vectors per question).
@@ -129,6 +154,14 @@ class NthFarthestDataModule(ProceduralDataModule):
             for training when set.
         curriculum_steps: Training-sample counts at which to move to the next K, e.g.
             ``[100000, 200000]`` (one fewer than ``curriculum``).
+        question_view: Give the question (``one_hot(n)``, and ``one_hot(m)`` with labels) as
+            a view of its own, ``question: [B, question_dim]``, instead of inside every
+            entity's features (models choose how to read it: ``question_input``).
+        label_features: Include the label one-hots ``one_hot(i)`` and ``one_hot(m)`` in ``x``
+            (see the module docstring).
+        train_num_entities: A distribution of training K, e.g. ``[4, 8, 12, 16]``: every
+            training batch draws its K uniformly from it (replaces ``num_entities`` for
+            training; not with ``curriculum``).
         num_workers: DataLoader worker processes.
     """
 
@@ -148,6 +181,9 @@ class NthFarthestDataModule(ProceduralDataModule):
         seed: int = 0,
         curriculum: list[int] | None = None,
         curriculum_steps: list[int] | None = None,
+        train_num_entities: list[int] | None = None,
+        label_features: bool = True,
+        question_view: bool = False,
         num_workers: int = 0,
     ) -> None:
         if dim < 1:
@@ -157,11 +193,19 @@ class NthFarthestDataModule(ProceduralDataModule):
         if form not in FORMS:
             raise ValueError(f"unknown form {form!r}; choose one of: {', '.join(FORMS)}")
         eval_sizes = [num_entities] if eval_num_entities is None else list(eval_num_entities)
+        if curriculum is not None and train_num_entities is not None:
+            raise ValueError(
+                "give either curriculum (K stepped by samples) or train_num_entities (K drawn "
+                "per batch), not both"
+            )
+        if train_num_entities is not None and not train_num_entities:
+            raise ValueError("train_num_entities must list at least one K")
         train_sizes = [num_entities] if curriculum is None else list(curriculum)
+        train_sizes = train_sizes if train_num_entities is None else list(train_num_entities)
         for name, sizes in (
             ("num_entities", [num_entities]),
             ("eval_num_entities", eval_sizes),
-            ("curriculum", train_sizes),
+            ("curriculum" if train_num_entities is None else "train_num_entities", train_sizes),
         ):
             bad = [k for k in sizes if not 2 <= k <= max_entities]
             if bad:
@@ -171,7 +215,11 @@ class NthFarthestDataModule(ProceduralDataModule):
                 )
         if (curriculum is None) != (curriculum_steps is None):
             raise ValueError("curriculum and curriculum_steps must be given together")
-        schedule = SizeSchedule(tuple(train_sizes), tuple(curriculum_steps or ()))
+        schedule: SizeSchedule | SizeMixture = (
+            SizeSchedule(tuple(train_sizes), tuple(curriculum_steps or ()))
+            if train_num_entities is None
+            else SizeMixture(tuple(train_sizes), seed=seed)
+        )
         super().__init__(
             schedule,
             eval_sizes,
@@ -184,7 +232,13 @@ class NthFarthestDataModule(ProceduralDataModule):
         )
         self.save_hyperparameters()
         self.form = form
-        self.task = NthFarthestTask(dim=dim, max_entities=max_entities)
+        self.task = NthFarthestTask(
+            dim=dim,
+            max_entities=max_entities,
+            seen_ranks=max(train_sizes),
+            label_features=label_features,
+            question_view=question_view,
+        )
 
     @property
     def num_classes(self) -> int:
@@ -195,6 +249,16 @@ class NthFarthestDataModule(ProceduralDataModule):
     def pos_dim(self) -> int:
         """``dim``: ``pos`` holds the raw vectors."""
         return self.task.dim
+
+    @property
+    def question_dim(self) -> int:
+        """Width of ``batch["question"]`` (0 without ``question_view``)."""
+        return self.task.question_dim
+
+    @property
+    def eval_subsets(self) -> list[str]:
+        """``["seen_ranks"]``: questions about a rank ``n`` below the largest training K."""
+        return ["seen_ranks"]
 
     @property
     def answer(self) -> str:

@@ -1,4 +1,5 @@
-"""Callbacks every ``graphrl`` run gets: a ``metrics.json`` summary in the log directory."""
+"""Callbacks every ``graphrl`` run gets: a ``metrics.json`` summary in the log directory (and,
+for ``graphrl predict``, the answers in ``predictions.pt``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
 
 
 def _scalar(value: Any) -> float | None:
@@ -87,6 +89,37 @@ class MetricsJSON(L.Callback):
         self._write(trainer, pl_module, "test")
 
 
+class PredictionsFile(BasePredictionWriter):
+    """Writes ``predictions.pt`` into the run's log directory at the end of ``predict`` and
+    prints its path: ``{dataloader_name: answers [num_samples]}`` (names from the DataModule's
+    ``eval_dataloader_names`` when it has them, else ``"0"``, ``"1"``, ...).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(write_interval="epoch")
+
+    def write_on_epoch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        predictions: Any,
+        batch_indices: Any,
+    ) -> None:
+        if not trainer.is_global_zero or not predictions:
+            return
+        per_loader = predictions if isinstance(predictions[0], list) else [predictions]
+        names = list(getattr(trainer.datamodule, "eval_dataloader_names", []))
+        names += [str(i) for i in range(len(names), len(per_loader))]
+        answers = {name: torch.cat(p).cpu() for name, p in zip(names, per_loader) if p}
+        log_dir = trainer.log_dir or trainer.default_root_dir
+        os.makedirs(log_dir, exist_ok=True)
+        path = os.path.join(log_dir, "predictions.pt")
+        torch.save(answers, path + ".tmp")
+        os.replace(path + ".tmp", path)  # atomic, as metrics.json
+        sizes = ", ".join(f"{k}: {len(v)}" for k, v in answers.items())
+        print(f"predictions ({sizes}) written to {path}")
+
+
 class AttentionPictures(L.Callback):
     """Logs the RL agent's attention to TensorBoard every ``every_n_iterations`` PPO/A2C
     iterations: the level, then one panel per head of the last layer showing what the agent's
@@ -120,9 +153,16 @@ class AttentionPictures(L.Callback):
             or not hasattr(experiment, "add_image")
         ):
             return
+        from graphrl.envs import ObservationDrawer, make_env
         from graphrl.render import attention_strip
 
         if collector.next_obs is None:
             return
-        image = attention_strip(policy, collector.next_obs[0])
+        if getattr(self, "_drawer", None) is None:  # the env draws its own observations
+            hparams = pl_module.hparams
+            env = make_env(hparams.env_id, **(hparams.env_kwargs or {}))
+            self._drawer = ObservationDrawer(env)
+            env.close()
+        steps = getattr(pl_module, "samples_seen", trainer.global_step)
+        image = attention_strip(policy, collector.next_obs[0], self._drawer, f"env steps {steps}")
         experiment.add_image("attention/agent_cell", image, trainer.global_step, dataformats="HWC")

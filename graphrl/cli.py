@@ -12,16 +12,31 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+import warnings
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from graphrl import checkpoints
-from graphrl.callbacks import MetricsJSON
+from graphrl.callbacks import MetricsJSON, PredictionsFile
+from graphrl.checks import check_accelerator, check_env, check_writable_dir
+from graphrl.console import progress_bar_for, quiet_lightning
+from graphrl.errors import (
+    BadArgument,
+    UsageError,
+    bad_argument_line,
+    debugging,
+    did_you_mean,
+    handle_errors,
+    parse_error_line,
+)
 
+CKPT_KEYWORDS = ("last", "best", "hpc", "registry")  # Lightning resolves these itself
 DATA_LINKS = ("num_features", "num_classes", "max_entities", "pos_dim", "answer", "question_types")
+DATA_LINKS += ("question_dim",)
 
 
 def _data_attr(name: str):
@@ -30,6 +45,28 @@ def _data_attr(name: str):
 
     get.__name__ = f"data_{name}"
     return get
+
+
+class GraphRLArgumentParser(LightningArgumentParser):
+    """LightningCLI's parser whose parse errors become one line (no usage dump).
+
+    The line is raised as a :class:`~graphrl.errors.UsageError`, which ``main()`` prints; with
+    ``--debug`` the parser behaves as Lightning's.
+    """
+
+    _argv: ClassVar[list[str]] = []  # the arguments of the last user-level parse
+
+    def parse_args(self, args: Any = None, *pargs: Any, **kwargs: Any) -> Any:
+        if self.exit_on_error and (args is None or isinstance(args, (list, tuple))):
+            GraphRLArgumentParser._argv = sys.argv[1:] if args is None else list(args)
+        return super().parse_args(args, *pargs, **kwargs)
+
+    def error(self, message: str, ex: Exception | None = None) -> Any:
+        # Parsers jsonargparse builds internally (exit_on_error=False) raise for it to catch.
+        if not self.exit_on_error or debugging():
+            return super().error(message, ex)
+        parser = getattr(ex, "subcommand_parser", None) or self
+        raise UsageError(parse_error_line(message, parser, self._argv)) from None
 
 
 class GraphRLCLI(LightningCLI):
@@ -42,7 +79,13 @@ class GraphRLCLI(LightningCLI):
 
     def __init__(self, *args: Any, link_data: bool = True, **kwargs: Any) -> None:
         self.link_data = link_data
+        quiet_lightning()
         super().__init__(*args, **kwargs)
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> L.Trainer:
+        # Plain progress lines instead of bar frames when stdout is a file or a pipe.
+        bar = progress_bar_for(config, callbacks)
+        return super()._instantiate_trainer(config, [*callbacks, *([bar] if bar else [])])
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -67,16 +110,24 @@ class GraphRLCLI(LightningCLI):
         if ckpt and ckpt not in ("last", "best", "hpc", "registry"):
             check_checkpoint(ckpt)
 
-    def _parse_ckpt_path(self) -> None:
-        # Replaces LightningCLI's, which loads the checkpoint's hparams over the config and the
-        # command line: here the config wins, and ``last`` means the newest last.ckpt of the run
-        # root, not only of this (new) run.
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        super().parse_arguments(parser, args)
         sub = self.config.get("subcommand")
         if sub and "ckpt_path" in self.config[sub]:
+            # ``last`` / ``version_N`` / a run dir -> the newest last.ckpt of the run root.
             cfg = self.config[sub]
             resume = bool(cfg.get(checkpoints.RESUME_FLAG))
             root = cfg.trainer.default_root_dir or os.getcwd()
             cfg.ckpt_path = checkpoints.resolve_ckpt_path(cfg.ckpt_path, root, resume)
+        # Before Lightning reads the checkpoint's hyperparameters (a torch traceback otherwise).
+        ckpt = self._sub_config().get("ckpt_path")
+        if isinstance(ckpt, str) and ckpt not in CKPT_KEYWORDS:
+            check_checkpoint(ckpt)
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI's loads the checkpoint's hparams over the config and the command line;
+        # here the config wins (checked in after_instantiate_classes).
+        return
 
     def after_instantiate_classes(self) -> None:
         ckpt = self._sub_config().get("ckpt_path")
@@ -84,17 +135,53 @@ class GraphRLCLI(LightningCLI):
             checkpoints.check_checkpoint_fits(ckpt, self.model)
 
     def instantiate_classes(self) -> None:
+        self._check_before_work()
         try:
             super().instantiate_classes()
-        except (ValueError, TypeError) as exc:
-            # jsonargparse wraps the part's own error in several layers; print the outermost
-            # error raised by graphrl itself (e.g. "unknown topology 'nope'; choose one of: ...")
-            # as one line.
-            raise SystemExit(f"error: {_own_error(exc)}") from None
+        except (ValueError, TypeError, UsageError) as exc:
+            if debugging():
+                raise
+            raise UsageError(_part_error_line(exc, self._sub_config())) from None
+        self._check_command_fits_model()
         self.trainer.callbacks.append(MetricsJSON())
+        if self.subcommand == "predict":
+            self.trainer.callbacks.append(PredictionsFile())
+
+    def _check_before_work(self) -> None:
+        """Input the run would trip over only later: the env, the log dir, the accelerator."""
+        config = self._sub_config()
+        trainer = config.get("trainer") or {}
+        check_accelerator(trainer.get("accelerator"), "--trainer.accelerator")
+        if trainer.get("default_root_dir"):
+            check_writable_dir(str(trainer["default_root_dir"]), "--trainer.default_root_dir")
+        model_args = (config.get("model") or {}).get("init_args") or {}
+        if model_args.get("env_id"):
+            check_env(
+                model_args["env_id"],
+                model_args.get("env_kwargs"),
+                "--model.init_args.env_id",
+                "--model.init_args.env_kwargs",
+            )
+
+    def _check_command_fits_model(self) -> None:
+        """``test``/``validate``/``predict`` need the model's step for it (RL agents have none)."""
+        if self.subcommand not in ("validate", "test", "predict"):
+            return
+        if not is_overridden(f"{self.subcommand}_step", self.model):
+            kind = type(self.model).__name__
+            hint = (
+                "graphrl evaluate --ckpt PATH measures an agent on fresh levels"
+                if hasattr(self.model, "evaluate")
+                else "use fit, validate or test"
+            )
+            raise UsageError(
+                f"graphrl {self.subcommand} needs a model with {self.subcommand}_step, "
+                f"{kind} has none: {hint}"
+            )
 
     def _sub_config(self) -> Any:
-        return self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+        subcommand = getattr(self, "subcommand", None) or self.config.get("subcommand")
+        return self.config.get(subcommand, self.config) if subcommand else self.config
 
 
 CLI_DESCRIPTION = (
@@ -102,6 +189,18 @@ CLI_DESCRIPTION = (
     "project commands: `graphrl evaluate --ckpt PATH` (an agent's solve rate on fresh levels) "
     "and `graphrl render --ckpt PATH --out episode.gif` (an episode with its attention)."
 )
+
+
+def _part_error_line(exc: BaseException, config: Any) -> str:
+    """One line for an error raised while building the parts (model, data, trainer)."""
+    chain: BaseException | None = exc
+    while chain is not None:
+        if isinstance(chain, BadArgument):
+            return bad_argument_line(chain, config)
+        if isinstance(chain, UsageError):
+            return str(chain)
+        chain = chain.__cause__ or (None if chain.__suppress_context__ else chain.__context__)
+    return f"{_own_error(exc)}"
 
 
 def _own_error(exc: BaseException) -> BaseException:
@@ -112,11 +211,15 @@ def _own_error(exc: BaseException) -> BaseException:
         tb = chain.__traceback__
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next
-        if tb is not None and f"{os.sep}graphrl{os.sep}" in tb.tb_frame.f_code.co_filename:
+        if tb is not None and _is_project_file(tb.tb_frame.f_code.co_filename):
             return chain
         last = chain
         chain = chain.__cause__ or (None if chain.__suppress_context__ else chain.__context__)
     return last
+
+
+def _is_project_file(path: str) -> bool:
+    return any(f"{os.sep}{package}{os.sep}" in path for package in ("graphrl", "datamodules"))
 
 
 def _config_has_data(argv: list[str]) -> bool:
@@ -131,26 +234,40 @@ def _config_has_data(argv: list[str]) -> bool:
             path = argv[i + 1]
         if path and os.path.isfile(path):
             with open(path) as f:
-                cfg = yaml.safe_load(f) or {}
+                try:
+                    cfg = yaml.safe_load(f) or {}
+                except yaml.YAMLError as exc:
+                    mark = getattr(exc, "problem_mark", None)
+                    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+                    problem = getattr(exc, "problem", None) or type(exc).__name__
+                    raise UsageError(
+                        f"config file {path!r} is not valid YAML ({problem}{where}): "
+                        "fix it or pass another --config"
+                    ) from None
             if isinstance(cfg, dict) and cfg.get("data"):
                 return True
     return False
 
 
-def check_checkpoint(path: str) -> None:
-    """Fail with one clear line when ``path`` is missing or not a readable Lightning checkpoint."""
+def check_checkpoint(path: str, flag: str = "--ckpt_path") -> None:
+    """Fail with one clear line when ``path`` is missing or not a readable Lightning checkpoint.
+
+    Args:
+        path: The checkpoint file.
+        flag: The flag that gave it (``--ckpt_path`` for fit/validate/test, ``--ckpt``).
+    """
     if not os.path.isfile(path):
-        raise SystemExit(f"error: checkpoint {path!r} does not exist: pass an existing --ckpt_path")
+        raise UsageError(f"checkpoint {path!r} does not exist: pass an existing {flag}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise SystemExit(
-            f"error: checkpoint {path!r} is corrupt or not a torch file ({type(exc).__name__}): "
-            "pass another --ckpt_path (e.g. checkpoints/last.ckpt)"
+        raise UsageError(
+            f"checkpoint {path!r} is corrupt or not a torch file ({type(exc).__name__}): "
+            f"pass another {flag} (e.g. checkpoints/last.ckpt)"
         ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise SystemExit(
-            f"error: {path!r} is not a Lightning checkpoint (no state_dict): pass a .ckpt "
+        raise UsageError(
+            f"{path!r} is not a Lightning checkpoint (no state_dict): pass to {flag} a .ckpt "
             "written by graphrl fit"
         )
 
@@ -159,6 +276,13 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> GraphRLCLI:
     """Build (and by default run) the Lightning CLI."""
     argv = sys.argv[1:] if args is None else args
     has_data = _config_has_data(argv)
+    with warnings.catch_warnings():
+        # main() passes the command line as ``args`` (after taking --debug out of it).
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return _build_cli(args, run, has_data)
+
+
+def _build_cli(args: list[str] | None, run: bool, has_data: bool) -> GraphRLCLI:
     return GraphRLCLI(
         L.LightningModule,
         L.LightningDataModule if has_data else None,
@@ -167,7 +291,9 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> GraphRLCLI:
         save_config_callback=SaveConfigCallback,
         save_config_kwargs={"overwrite": False},
         trainer_defaults={"default_root_dir": "runs"},
-        parser_kwargs={"description": CLI_DESCRIPTION},
+        # No abbreviations: a misspelt --trainer.max_step would silently set max_steps.
+        parser_kwargs={"prog": "graphrl", "description": CLI_DESCRIPTION, "allow_abbrev": False},
+        parser_class=GraphRLArgumentParser,
         args=args,
         run=run,
         auto_configure_optimizers=False,
@@ -175,13 +301,28 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> GraphRLCLI:
     )
 
 
-def main() -> None:
-    """Entry point of the ``graphrl`` console script."""
-    argv = sys.argv[1:]
-    if argv and argv[0] in PROJECT_COMMANDS:
-        _project_commands()[argv[0]](argv[1:])
-        return
-    cli_main()
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``graphrl`` console script.
+
+    Every error ends as one line on stderr and a non-zero exit (see :mod:`graphrl.errors`);
+    ``--debug`` or ``GRAPHRL_DEBUG=1`` shows the traceback instead.
+    """
+    handle_errors(_run_command, sys.argv[1:] if argv is None else list(argv))
+
+
+def _run_command(argv: list[str]) -> Any:
+    commands = (*LightningCLI.subcommands(), *PROJECT_COMMANDS)
+    if not argv or argv[0] in ("-h", "--help"):
+        if not argv:
+            raise UsageError(f"no command given: run graphrl {{{','.join(commands)}}} --help")
+        return cli_main(argv)
+    command = argv[0]
+    if command in PROJECT_COMMANDS:
+        return _project_commands()[command](argv[1:])
+    if command not in commands:
+        hint = did_you_mean(command, commands)
+        raise UsageError(f"unknown command {command!r}{hint} (commands: {', '.join(commands)})")
+    return cli_main(argv)
 
 
 def _project_commands() -> dict[str, Any]:

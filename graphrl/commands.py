@@ -2,6 +2,8 @@
 
     graphrl evaluate --ckpt runs/boxworld/.../checkpoints/last.ckpt --episodes 200 \\
         [--env_id graphrl/BoxWorld-Small-v0] [--env_kwargs '{"goal_length": 3}'] [--greedy]
+    graphrl evaluate --ckpt .../last.ckpt --env_id graphrl/BoxWorld-Small-v0 \\
+        graphrl/BoxWorld-Medium-v0,graphrl/BoxWorld-12x12-v0 --out results/zero_shot  # a table
     graphrl render --ckpt .../last.ckpt --out episode.gif [--seed 0]
 """
 
@@ -11,24 +13,88 @@ import argparse
 import importlib
 import json
 import os
+import re
 from typing import Any
 
 import torch
 
+from graphrl.checks import check_env, check_output_file, check_positive
 from graphrl.cli import check_checkpoint
+from graphrl.errors import BadArgument, UsageError, did_you_mean, one_line
+
+
+class CommandParser(argparse.ArgumentParser):
+    """``argparse`` whose errors are one line (``UsageError``) with a "did you mean" for a
+    misspelt option, instead of the usage text. No abbreviations (as the Lightning commands)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> Any:
+        unknown = re.match(r"unrecognized arguments: (\S+)", message)
+        if unknown:
+            flag = unknown.group(1).split("=", 1)[0]
+            options = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+            message = f"unknown option {flag}{did_you_mean(flag, options)}"
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _check_counts(**values: int) -> None:
+    """Counts given on the command line are >= 1; the message names the flag."""
+    try:
+        check_positive(**values)
+    except BadArgument as exc:
+        raise UsageError(f"{exc}: pass --{exc.argument} >= 1") from None
+
+
+def check_agent_reads_env(agent: Any, env_id: str, env_kwargs: dict[str, Any]) -> None:
+    """The agent's policy takes ``env_id``'s observations and actions (one forward pass).
+
+    Graph policies read levels of other sizes, so shapes alone do not decide; a policy that
+    cannot read the observation (another grid, other symbols) fails here in one line instead of
+    a traceback mid-episode.
+    """
+    from graphrl.rl.rollout import env_spaces, make_single_env
+
+    check_env(env_id, env_kwargs, "--env_id", "--env_kwargs")
+    space, num_actions = env_spaces(env_id, env_kwargs)
+    trained = f"{agent.hparams.env_id} {tuple(agent.observation_space.shape)}"
+    if num_actions != agent.num_actions:
+        raise UsageError(
+            f"{env_id} has {num_actions} actions, the agent (trained on {trained}) "
+            f"{agent.num_actions}: pass an --env_id with the training env's actions"
+        )
+    env = make_single_env(env_id, **env_kwargs)
+    try:
+        obs, _ = env.reset(seed=0)
+        with torch.no_grad():
+            agent.policy(torch.as_tensor(obs)[None].to(agent.device))
+    except Exception as exc:
+        raise UsageError(
+            f"the agent (trained on {trained}) cannot read the observations of {env_id} "
+            f"{tuple(space.shape)} ({type(exc).__name__}: {one_line(exc)[:120]}): pass an "
+            "--env_id whose observations match the training env"
+        ) from None
+    finally:
+        env.close()
 
 
 def load_agent(path: str):  # -> OnPolicyModule
     """Load a trained RL LightningModule (PPO, A2C, ...) from a checkpoint, on the CPU."""
-    check_checkpoint(path)
+    check_checkpoint(path, "--ckpt")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    class_path = ckpt.get("graphrl_module_class", "graphrl.rl.PPO")
+    class_path = (
+        ckpt.get("graphrl_module_class")
+        or (ckpt.get("hyper_parameters") or {}).get("_class_path")
+        or "graphrl.rl.PPO"
+    )
     module_name, _, cls_name = class_path.rpartition(".")
     cls = getattr(importlib.import_module(module_name), cls_name)
     if not hasattr(cls, "evaluate"):
-        raise SystemExit(
-            f"error: {path!r} holds a {cls_name}, not an RL agent: evaluate/render need a "
-            "checkpoint written by a PPO or A2C run"
+        raise UsageError(
+            f"{path!r} holds a {cls_name}, not an RL agent: pass to --ckpt a checkpoint written "
+            "by a PPO or A2C run (graphrl test --ckpt_path measures supervised models)"
         )
     agent = cls.load_from_checkpoint(path, map_location="cpu")
     agent.eval()
@@ -45,14 +111,25 @@ def _json_dict(text: str) -> dict[str, Any]:
     return value
 
 
-def evaluate_command(argv: list[str]) -> dict[str, float]:
-    """``graphrl evaluate``: one JSON line with solve_rate, mean_return, mean_length, episodes."""
-    parser = argparse.ArgumentParser(
+def evaluate_command(argv: list[str]) -> dict[str, Any] | list[dict[str, Any]]:
+    """``graphrl evaluate``: one JSON line per env (env_id, env_kwargs, solve_rate,
+    mean_return, mean_length, episodes) and, for several envs, a markdown table; the row (one
+    env) or the rows."""
+    parser = CommandParser(
         prog="graphrl evaluate", description="Evaluate a trained agent on fresh levels."
     )
     parser.add_argument("--ckpt", required=True, help="checkpoint of a PPO/A2C run")
     parser.add_argument("--episodes", type=int, default=100)
-    parser.add_argument("--env_id", default=None, help="default: the training env")
+    parser.add_argument(
+        "--env_id",
+        nargs="+",
+        default=None,
+        help="env id(s), space- or comma-separated (one row each); default: the training env",
+    )
+    parser.add_argument(
+        "--out", default=None, help="also write the rows to OUT.jsonl and a table to OUT.md"
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite existing --out files")
     parser.add_argument(
         "--env_kwargs",
         type=_json_dict,
@@ -63,26 +140,51 @@ def evaluate_command(argv: list[str]) -> dict[str, float]:
     parser.add_argument("--greedy", action="store_true", help="argmax actions (default: sample)")
     parser.add_argument("--num_envs", type=int, default=8)
     args = parser.parse_args(argv)
+    from graphrl.rl.evaluation import evaluate_presets, fit_symbols, markdown_table
+
+    _check_counts(episodes=args.episodes, num_envs=args.num_envs)
+    env_ids = [e for arg in args.env_id for e in arg.split(",") if e] if args.env_id else [None]
+    paths = [f"{args.out}.jsonl", f"{args.out}.md"] if args.out else []
+    for path in paths:
+        check_output_file(path, "--out", force=args.force)
     torch.set_num_threads(1)
     agent = load_agent(args.ckpt)
-    result = agent.evaluate(
-        args.env_id,
+
+    def check(env_id: str, kwargs: dict[str, Any]) -> None:
+        check_env(env_id, kwargs, "--env_id", "--env_kwargs")
+        try:
+            kwargs = fit_symbols(agent.observation_space, env_id, kwargs)
+        except ValueError as exc:  # the env's symbols do not fit the agent's
+            raise UsageError(f"{exc}; or pass another --env_id") from None
+        check_agent_reads_env(agent, env_id, kwargs)
+
+    rows = evaluate_presets(
+        agent,
+        env_ids,
         episodes=args.episodes,
         seed=args.seed,
         greedy=args.greedy,
         num_envs=args.num_envs,
-        **args.env_kwargs,
+        env_kwargs=args.env_kwargs,
+        check=check,
     )
-    result = {"env_id": args.env_id or agent.hparams.env_id, **result}
-    print(json.dumps(result))
-    return result
+    lines = [json.dumps(row) for row in rows]
+    print("\n".join(lines))
+    if len(rows) > 1:
+        print(markdown_table(rows))
+    if args.out:
+        with open(paths[0], "w") as f:
+            f.write("\n".join(lines) + "\n")
+        with open(paths[1], "w") as f:
+            f.write(markdown_table(rows) + "\n")
+    return rows[0] if len(rows) == 1 else rows
 
 
 def render_command(argv: list[str]) -> str:
     """``graphrl render``: a GIF of one episode with the agent's attention over the grid."""
     from graphrl.render import render_episode
 
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="graphrl render", description="Write a GIF of one episode with attention overlays."
     )
     parser.add_argument("--ckpt", required=True)
@@ -94,11 +196,12 @@ def render_command(argv: list[str]) -> str:
     parser.add_argument("--max_steps", type=int, default=200)
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out")
     args = parser.parse_args(argv)
-    if os.path.exists(args.out) and not args.force:
-        raise SystemExit(f"error: {args.out!r} exists: pass another --out or --force")
+    _check_counts(max_steps=args.max_steps)
+    check_output_file(args.out, "--out", force=args.force)
     agent = load_agent(args.ckpt)
     env_id = args.env_id or agent.hparams.env_id
     env_kwargs = {**(agent.hparams.env_kwargs or {}), **args.env_kwargs}
+    check_agent_reads_env(agent, env_id, env_kwargs)
     summary = render_episode(
         agent.policy,
         env_id,

@@ -1,10 +1,13 @@
 """Name -> class registries, so that configs name parts (``topology: knn``) instead of paths.
 
-Every registry fails on an unknown name with the list of valid names, at config time.
+A registry also takes a class path (``topology: my_pkg.topologies.Ring``), so a user's part is
+one file in the user's own package and needs no registration. Every registry fails on an
+unknown name with the list of valid names and the class-path form, at config time.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -41,13 +44,35 @@ class Registry(Generic[T]):
         return decorator
 
     def get(self, name: str) -> Callable[..., T]:
-        """Return the class registered as ``name``, or fail naming the valid choices."""
-        try:
+        """The class registered as ``name``, or the class at the path ``package.module.Class``.
+
+        Raises:
+            ValueError: naming the registered choices and the class-path form.
+        """
+        if name in self._entries:
             return self._entries[name]
-        except KeyError:
+        if isinstance(name, str) and "." in name:
+            return self._import(name)
+        raise ValueError(
+            f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}; "
+            "or give a class path package.module.Class"
+        )
+
+    def _import(self, path: str) -> Callable[..., T]:
+        module_name, _, attr = path.rpartition(".")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
             raise ValueError(
-                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}"
+                f"{self.kind} class path {path!r}: cannot import {module_name!r} ({exc}); "
+                f"put your package on PYTHONPATH or choose one of: {', '.join(self.names())}"
             ) from None
+        obj = getattr(module, attr, None)
+        if not callable(obj):
+            raise ValueError(
+                f"{self.kind} class path {path!r}: module {module_name!r} has no class {attr!r}"
+            )
+        return obj
 
     def build(self, name: str, **kwargs: Any) -> T:
         """Instantiate the class registered as ``name`` with ``kwargs``."""

@@ -1,8 +1,12 @@
-"""Episode GIFs with the agent's attention drawn over the grid.
+"""Episode GIFs whose every frame reads on its own: the board with the agent marked, one panel
+per attention head of the last layer (what the agent's entity attends to, as a heat overlay
+with a colour scale), and the step, last action, reward, return and the env's own caption (the
+held key on Box-World) written above.
 
-Each frame shows the level, then one panel per attention head of the last layer: the weights
-with which the agent's own cell attends to every cell (``weights[h, agent, :]``), as a heat map
-blended over the level.
+Everything env-specific comes from the env itself through
+:class:`~graphrl.envs.ObservationDrawer` (how to draw an observation, where the agent is, what
+to caption), and whether a policy has attention from its processor's declaration
+(``returns_attention``), so any env :func:`~graphrl.envs.make_env` takes can be rendered.
 """
 
 from __future__ import annotations
@@ -12,73 +16,61 @@ from typing import Any
 import imageio.v2 as imageio
 import numpy as np
 import torch
-from matplotlib import colormaps
+from matplotlib.patches import Rectangle
 from torch import nn
 from torch.distributions import Categorical
 
-from graphrl.envs import make_env
+from graphrl.envs import ObservationDrawer, make_env
+from graphrl.viz import figure_to_array, plt
 
 CELL_PX = 24
-MINIGRID_AGENT = 10  # minigrid's OBJECT_TO_IDX["agent"]
+HEAT_CMAP = "inferno"
 
 
-def grid_rgb(obs: np.ndarray, cell_px: int = CELL_PX) -> np.ndarray:
-    """``[H, W, C]`` symbolic observation -> ``[H * px, W * px, 3]`` uint8 picture."""
-    if obs.shape[-1] == 2:  # Box-World: colour id, role
-        from graphrl.envs.boxworld import observation_to_rgb
-
-        return observation_to_rgb(obs, cell_px)
-    palette = (colormaps["tab20"](np.arange(20))[:, :3] * 255).astype(np.uint8)
-    rgb = palette[(obs[..., 0].astype(np.int64) * 3 + obs[..., 1]) % 20]
-    rgb[obs[..., 0] <= 1] = 40  # unseen / empty cells dark
-    return np.repeat(np.repeat(rgb, cell_px, axis=0), cell_px, axis=1)
-
-
-def agent_cell(obs: np.ndarray) -> int:
-    """Row-major index of the agent's cell in ``obs [H, W, C]``."""
-    h, w = obs.shape[:2]
-    if obs.shape[-1] == 2:  # Box-World role channel
-        from graphrl.envs.boxworld_levels import ROLE_AGENT
-
-        hits = np.argwhere(obs[..., 1] == ROLE_AGENT)
-    else:
-        hits = np.argwhere(obs[..., 0] == MINIGRID_AGENT)
-    if len(hits):
-        return int(hits[0][0] * w + hits[0][1])
-    return (h - 1) * w + w // 2  # MiniGrid's egocentric view: bottom centre, facing up
-
-
-def attention_panel(frame: np.ndarray, heat: np.ndarray) -> np.ndarray:
-    """Blend ``heat [H, W]`` (one weight per cell) as a heat map over ``frame``."""
-    heat = heat / max(float(heat.max()), 1e-8)
-    px = frame.shape[0] // heat.shape[0]
-    colored = (colormaps["inferno"](heat)[..., :3] * 255).astype(np.uint8)
-    colored = np.repeat(np.repeat(colored, px, axis=0), px, axis=1)
-    return (0.35 * frame + 0.65 * colored).astype(np.uint8)
+def _to_feature_cell(index: int, size: int, feature_size: int) -> int:
+    """Board row (or column) ``index`` -> the feature-map row whose cells cover it best."""
+    return round(index * (feature_size - 1) / max(size - 1, 1))
 
 
 @torch.no_grad()
-def agent_attention(policy: nn.Module, obs: np.ndarray) -> np.ndarray | None:
-    """What the agent's cell attends to in the last layer, per head: ``[heads, H, W]``.
+def agent_attention(
+    policy: nn.Module, obs: np.ndarray, agent: tuple[int, int] | None
+) -> np.ndarray | None:
+    """What the agent's entity attends to in the last layer, per head, on the board's cells.
 
-    Entities are mapped back to cells through their coordinates, so compacted object sets
-    (``objects`` encoder with ``compact=True``) are drawn where they are. None when the policy
-    has no attention or the agent's cell is not an entity.
+    Entities are placed by their coordinates, so compacted object sets are drawn where they
+    are. Pixel encoders' entities are feature-map cells: the agent's entity is the feature cell
+    over the agent's board cell, and each board cell shows the weight of the feature cell over
+    it.
+
+    Args:
+        policy: A policy with a graph ``backbone``; others have no attention (None).
+        obs: One observation ``[H, W, C]``.
+        agent: The agent's board cell ``(row, col)``, or None (then no attention is drawn).
+
+    Returns:
+        ``[heads, H, W]`` float weights, or None.
     """
     backbone = getattr(policy, "backbone", None)
-    if backbone is None or not getattr(backbone.processor, "is_attention", False):
+    processor = getattr(backbone, "processor", None)
+    if agent is None or not getattr(processor, "returns_attention", False):
         return None
     out = backbone(torch.as_tensor(obs).unsqueeze(0), return_attention_weights=True)
     if not out.attention or out.graph is None:
         return None
     weights = out.attention[-1][0].cpu().numpy()  # [heads, N, N]
-    pos = out.graph.dense_pos()[0].long().cpu().numpy()  # [N, 2]
+    pos = out.graph.dense_pos()[0].round().long().cpu().numpy()  # [N, 2]
     real = out.graph.mask[0].cpu().numpy()
     h, w = obs.shape[:2]
-    if pos.max(initial=0) >= max(h, w):  # pixel encoders: entities are feature-map cells
-        return None
-    me = agent_cell(obs)
-    hits = np.flatnonzero(real & (pos[:, 0] * w + pos[:, 1] == me))
+    grid = out.graph.grid_shape
+    if grid is not None and tuple(grid) != (h, w):  # feature-map cells
+        fh, fw = grid
+        rows = np.array([_to_feature_cell(r, h, fh) for r in range(h)])
+        cols = np.array([_to_feature_cell(c, w, fw) for c in range(w)])
+        me = rows[agent[0]] * fw + cols[agent[1]]
+        per_cell = weights[:, me, :].reshape(-1, fh, fw)  # dense over the whole feature map
+        return per_cell[:, rows][:, :, cols].astype(np.float32)
+    hits = np.flatnonzero(real & (pos[:, 0] == agent[0]) & (pos[:, 1] == agent[1]))
     if not len(hits):
         return None
     heat = np.zeros((weights.shape[0], h, w), dtype=np.float32)
@@ -86,21 +78,70 @@ def agent_attention(policy: nn.Module, obs: np.ndarray) -> np.ndarray | None:
     return heat
 
 
-def attention_strip(policy: nn.Module, obs: np.ndarray) -> np.ndarray:
-    """The level, then one panel per head: what the agent's cell attends to (last layer).
+def episode_frame(
+    policy: nn.Module,
+    obs: np.ndarray,
+    drawer: ObservationDrawer,
+    caption: str = "",
+    cell_px: int = CELL_PX,
+) -> np.ndarray:
+    """One readable frame: the board (agent boxed), then one titled panel per head.
 
     Args:
-        policy: Any policy; panels are added for graph agents with attention.
+        policy: Any policy; head panels are added when it has attention.
         obs: One observation ``[H, W, C]``.
+        drawer: The env's drawing methods.
+        caption: Text written above the panels (step, action, reward, ...).
+        cell_px: Pixels per board cell.
 
     Returns:
-        ``[H * px, W', 3]`` uint8 image.
+        ``[height, width, 3]`` uint8; the same size for every frame of one policy and env.
     """
-    frame = grid_rgb(obs)
-    heat = agent_attention(policy, obs)
-    panels = [frame] + ([] if heat is None else [attention_panel(frame, hh) for hh in heat])
-    spacer = np.full((frame.shape[0], 4, 3), 255, dtype=np.uint8)
-    return np.concatenate([p for panel in panels for p in (panel, spacer)][:-1], axis=1)
+    board = drawer.draw(obs, cell_px)
+    agent = drawer.agent_cell(obs)
+    heat = agent_attention(policy, obs, agent)
+    heads = 0 if heat is None else heat.shape[0]
+    panel_in = 2.3
+    fig, axes = plt.subplots(
+        1, 1 + heads, figsize=(panel_in * (1 + heads) + (0.9 if heads else 0.2), panel_in + 0.9),
+        squeeze=False, dpi=80,
+    )  # fmt: skip
+    fig.subplots_adjust(
+        left=0.02, right=0.86 if heads else 0.98, top=0.78, bottom=0.03, wspace=0.06
+    )
+    height, width = obs.shape[:2]
+    extent = (0, width, height, 0)  # one unit per board cell
+    description = drawer.describe(obs)
+    for k, ax in enumerate(axes[0]):
+        ax.imshow(board, extent=extent, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if agent is not None:
+            ax.add_patch(
+                Rectangle((agent[1], agent[0]), 1, 1, fill=False, edgecolor="cyan", linewidth=2)
+            )
+        if k == 0:
+            ax.set_title("board (agent boxed)", fontsize=9)
+            continue
+        image = ax.imshow(
+            heat[k - 1], extent=extent, cmap=HEAT_CMAP, alpha=0.65, vmin=0.0,
+            vmax=max(float(heat.max()), 1e-8), interpolation="nearest",
+        )  # fmt: skip
+        ax.set_title(f"head {k}: agent attends to", fontsize=9)
+    if heads:
+        bar = fig.add_axes((0.88, 0.08, 0.02, 0.66))
+        fig.colorbar(image, cax=bar).set_label("attention weight", fontsize=8)
+        bar.tick_params(labelsize=7)
+    text = caption + (f"  |  {description}" if description else "")
+    fig.suptitle(text, fontsize=10, x=0.02, ha="left", y=0.97)
+    return figure_to_array(fig)
+
+
+def attention_strip(
+    policy: nn.Module, obs: np.ndarray, drawer: ObservationDrawer, caption: str = ""
+) -> np.ndarray:
+    """The frame TensorBoard shows during training (see :func:`episode_frame`)."""
+    return episode_frame(policy, obs, drawer, caption)
 
 
 @torch.no_grad()
@@ -114,26 +155,43 @@ def render_episode(
     max_steps: int = 200,
     fps: int = 4,
 ) -> dict[str, Any]:
-    """Run one episode and write a GIF of it with per-head attention from the agent's cell.
+    """Run one episode and write a GIF of it, one readable frame per state.
+
+    Args:
+        policy: ``obs [1, *obs_shape] -> (logits [1, A], value [1])``.
+        env_id: Any id :func:`~graphrl.envs.make_env` takes.
+        env_kwargs: Env keyword arguments.
+        out: GIF path.
+        seed: Level seed.
+        greedy: Argmax actions instead of sampling.
+        max_steps: Stop after this many steps.
+        fps: Frames per second of the GIF.
 
     Returns:
         ``{"return", "length", "solved", "frames"}`` of the episode.
     """
     env = make_env(env_id, seed=seed, **env_kwargs)
+    drawer = ObservationDrawer(env)
     obs, _ = env.reset(seed=seed)
     policy.eval()
-    frames, total, length, solved = [], 0.0, 0, False
+    frames = [episode_frame(policy, obs, drawer, "step 0  |  start")]
+    total, length, solved = 0.0, 0, False
     for _ in range(max_steps):
-        batch = torch.as_tensor(obs).unsqueeze(0)
-        frames.append(attention_strip(policy, obs))
-        logits, _ = policy(batch)
+        logits, _ = policy(torch.as_tensor(obs).unsqueeze(0))
         action = logits.argmax(-1) if greedy else Categorical(logits=logits).sample()
-        obs, reward, terminated, truncated, info = env.step(int(action.item()))
+        action = int(action.item())
+        obs, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
         length += 1
+        caption = (
+            f"step {length}  |  action: {drawer.action_name(action)}  |  "
+            f"reward {float(reward):+g}  |  return {total:g}"
+        )
         if terminated or truncated:
             solved = bool(info.get("solved", False))
-            frames.append(attention_strip(policy, obs))  # the final state
+            caption += "  |  solved" if solved else "  |  episode over"
+        frames.append(episode_frame(policy, obs, drawer, caption))
+        if terminated or truncated:
             break
     env.close()
     imageio.mimsave(out, frames, duration=1000 / fps, loop=0)

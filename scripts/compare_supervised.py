@@ -35,7 +35,10 @@ import yaml
 DEFAULT_CONFIGS = {
     "nth_farthest": ["attention", "gnn", "gcn", "rgcn", "deepsets", "mlp", "lstm"],
     "sort_of_clevr": ["attention", "gcn", "deepsets", "mlp"],
+    "parity": ["attention", "attention_pe", "lstm"],
 }
+CHANCE_PERCENT = {"parity": 50.0}
+"""Chance accuracy of label tasks whose chance is not 1/K (pointer answers over K entities)."""
 
 
 @dataclass
@@ -248,7 +251,10 @@ def plot(results: list[RunResult], task: str, prefix: str) -> list[str]:
             pts = [(s, 100 * y) for s, y in zip(sizes, ys) if y is not None]
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=r.name)
-        ax.plot(sizes, [100 / s for s in sizes], "k:", label="chance (1/K)")
+        if task in CHANCE_PERCENT:
+            ax.axhline(CHANCE_PERCENT[task], color="k", ls=":", label="chance")
+        else:
+            ax.plot(sizes, [100 / s for s in sizes], "k:", label="chance (1/K)")
         ax.set_xticks(sizes)
         ax.set_xlabel(f"entities at test time (trained on {sizes[0]})")
         ax.set_ylabel("test accuracy (%)")

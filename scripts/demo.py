@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0, help="training time budget")
     parser.add_argument("--root", default="runs/demo", help="where logs and checkpoints go")
     args = parser.parse_args()
-    torch.set_num_threads(1)  # small models: one thread is faster than two (DESIGN.md)
+    torch.set_num_threads(1)  # small models: one thread is faster than two (docs/architecture.md)
     budget = f"00:00:{int(args.minutes):02d}:{int(args.minutes % 1 * 60):02d}"
     cli = cli_main(
         [

@@ -13,6 +13,7 @@ import argparse
 import os
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
 from graphrl.logs import read_scalars
 from graphrl.viz import plt
@@ -67,12 +68,17 @@ def main() -> None:
         )
     for ax, name in zip(axes, ("solve rate", "episodic return")):
         ax.set_xlabel("env steps")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
-        ax.legend()
+    # One legend for both panels, below them: it never covers a curve.
+    handles, labels = axes[0].get_legend_handles_labels()
+    ncol = min(len(labels), 2)
+    legend_rows = -(-len(labels) // ncol)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, fontsize=9)
     if args.title:
         fig.suptitle(args.title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07 * legend_rows + 0.02, 1, 1))
     fig.savefig(args.out + ".png", dpi=110)
     longest = max(rows, key=lambda r: len(r[1]))[2]
     header = "| run | " + " | ".join(f"{int(lo) // 1000}k" for lo in longest[:-1]) + " |"

@@ -1,23 +1,29 @@
-"""Environments: Box-World (registered as ``graphrl/BoxWorld-*``) and MiniGrid adapters.
+"""Environments: making any env by id, Box-World, MiniGrid adapters, and how envs are drawn.
 
-Importing this package registers every Box-World preset with gymnasium (idempotently).
-:func:`make_env` builds any Box-World id or any ``MiniGrid-*`` id, with a symbolic
-``[H, W, C]`` uint8 observation and ``env.symbol_counts`` on the returned object.
+This package is the one place that knows envs. Importing it registers every Box-World preset
+(symbolic ``graphrl/BoxWorld-*-v0`` and RGB ``graphrl/BoxWorld-*-Pixels-v0``) with gymnasium,
+idempotently. :func:`make_env` builds every id the project takes (``fit``, ``evaluate``,
+``render``): graphrl's own, ``MiniGrid-*`` (symbolic ``[H, W, 4]`` observations), any
+registered gymnasium id, and gymnasium's ``module:EnvId`` form for envs in a user's module.
+:class:`ObservationDrawer` draws any env's observations with the env's own drawing methods.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import gymnasium as gym
 
 from graphrl.envs.boxworld import (
     BOXWORLD_PRESETS,
+    PIXEL_PRESETS,
     BoxWorld,
     observation_to_ansi,
     observation_to_rgb,
 )
 from graphrl.envs.boxworld_levels import Level, LevelConfig, generate_level, roles_from_colors
+from graphrl.envs.drawing import ObservationDrawer
 from graphrl.envs.minigrid import (
     MiniGridActions,
     MiniGridSolvedInfo,
@@ -27,6 +33,7 @@ from graphrl.envs.minigrid import (
 from graphrl.envs.solver import SolverResult, UnsolvableError, run_solver, solver_action
 
 BOXWORLD_IDS: tuple[str, ...] = tuple(BOXWORLD_PRESETS)
+BOXWORLD_PIXEL_IDS: tuple[str, ...] = tuple(PIXEL_PRESETS)
 
 
 def register_envs() -> None:
@@ -35,7 +42,7 @@ def register_envs() -> None:
     ``order_enforce`` is off because :class:`BoxWorld` refuses ``step`` before ``reset`` itself,
     so ``gymnasium.make(id, disable_env_checker=True)`` returns the bare env.
     """
-    for env_id, kwargs in BOXWORLD_PRESETS.items():
+    for env_id, kwargs in {**BOXWORLD_PRESETS, **PIXEL_PRESETS}.items():
         if env_id not in gym.registry:
             gym.register(
                 id=env_id,
@@ -46,31 +53,53 @@ def register_envs() -> None:
 
 
 def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
-    """Make a Box-World or MiniGrid env with a symbolic observation.
+    """Make any env the project takes, by id, seeded the same way whatever its origin.
 
-    Box-World ids return the bare :class:`BoxWorld`; ``MiniGrid-*`` ids are wrapped by
-    :func:`~graphrl.envs.minigrid.make_minigrid` (options ``fully_observable`` and
-    ``max_actions``). Either way ``env.symbol_counts`` holds the number of values per
-    observation channel (after more wrappers, read it with
-    ``env.get_wrapper_attr("symbol_counts")``). Episode statistics are left to the caller.
+    - ``graphrl/BoxWorld-*`` ids return the bare :class:`BoxWorld`;
+    - ``MiniGrid-*`` ids are wrapped by :func:`~graphrl.envs.minigrid.make_minigrid`
+      (options ``fully_observable`` and ``max_actions``);
+    - any other registered gymnasium id goes to ``gymnasium.make``;
+    - ``module:EnvId`` imports ``module`` first (which registers the id), as
+      ``gymnasium.make`` does, then makes ``EnvId`` by the rules above.
+
+    Symbolic envs set ``env.symbol_counts`` (values per observation channel; after more
+    wrappers read it with ``env.get_wrapper_attr("symbol_counts")``). Episode statistics are
+    left to the caller.
 
     Args:
-        env_id: A Box-World id (see ``BOXWORLD_IDS``) or a registered ``MiniGrid-*`` id.
+        env_id: An id as above.
         seed: If given, the env is reset with it now and its action space seeded, so a later
-            ``reset()`` without a seed continues one reproducible stream of levels.
+            ``reset()`` without a seed continues one reproducible stream of episodes.
         **kwargs: Passed to the env constructor (e.g. ``render_mode``, ``max_steps``).
 
     Returns:
         The env.
+
+    Raises:
+        ValueError: if the id is not registered (naming the forms that are accepted).
     """
-    if env_id in BOXWORLD_PRESETS:
-        env = gym.make(env_id, disable_env_checker=True, **kwargs)
-    elif env_id.startswith("MiniGrid-"):
-        env = make_minigrid(env_id, **kwargs)
+    name = env_id
+    if ":" in env_id:
+        module, _, name = env_id.partition(":")
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ValueError(
+                f"env id {env_id!r}: cannot import module {module!r} ({exc}); put it on "
+                "PYTHONPATH or fix --env_id"
+            ) from None
+    if name in BOXWORLD_PRESETS or name in PIXEL_PRESETS:
+        env = gym.make(name, disable_env_checker=True, **kwargs)
+    elif name.startswith("MiniGrid-"):
+        env = make_minigrid(name, **kwargs)
+    elif name in gym.registry:
+        env = gym.make(name, **kwargs)
     else:
         raise ValueError(
-            f"unknown environment id {env_id!r}; use a Box-World id ({', '.join(BOXWORLD_IDS)}) "
-            f"or any registered MiniGrid-* id (e.g. MiniGrid-DoorKey-5x5-v0)"
+            f"unknown environment id {env_id!r}; use a Box-World id "
+            f"({', '.join(BOXWORLD_IDS)}, or their -Pixels-v0 twins), any registered MiniGrid-* "
+            "id (e.g. MiniGrid-DoorKey-5x5-v0), any registered gymnasium id (e.g. CartPole-v1), or "
+            "module:EnvId for an env your own module registers"
         )
     if seed is not None:
         env.reset(seed=seed)
@@ -82,13 +111,16 @@ register_envs()
 
 __all__ = [
     "BOXWORLD_IDS",
+    "BOXWORLD_PIXEL_IDS",
     "BOXWORLD_PRESETS",
+    "PIXEL_PRESETS",
     "BoxWorld",
     "Level",
     "LevelConfig",
     "MiniGridActions",
     "MiniGridSolvedInfo",
     "MiniGridSymbolicObs",
+    "ObservationDrawer",
     "SolverResult",
     "UnsolvableError",
     "generate_level",

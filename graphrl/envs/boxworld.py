@@ -1,4 +1,4 @@
-"""Box-World (Zambaldi et al., 2019), a gymnasium environment with a symbolic observation.
+"""Box-World (Zambaldi et al., 2019), a gymnasium environment with a symbolic or RGB observation.
 
 Level generation lives in :mod:`graphrl.envs.boxworld_levels`; this module holds the
 environment, its registered presets and the renderers (:func:`observation_to_rgb`,
@@ -28,9 +28,7 @@ from graphrl.envs.boxworld_levels import (
     ROLE_LOCK,
     WALL,
     Level,
-    LevelConfig,
-    check_feasible,
-    generate_level,
+    LevelDistribution,
     roles_from_colors,
 )
 
@@ -39,6 +37,7 @@ REWARD_BOX = 1.0
 REWARD_DISTRACTOR = -1.0
 
 ACTION_NAMES = ("up", "down", "left", "right")
+OBS_MODES = ("symbols", "pixels")
 MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 # RGB per colour id: floor, wall, agent, gem, then MAX_COLORS distinct key colours.
@@ -82,6 +81,12 @@ BOXWORLD_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+PIXEL_PRESETS: dict[str, dict[str, Any]] = {
+    env_id.replace("-v0", "-Pixels-v0"): {**kwargs, "obs_mode": "pixels"}
+    for env_id, kwargs in BOXWORLD_PRESETS.items()
+}  # graphrl/BoxWorld-Small-Pixels-v0, ...: the same levels seen as RGB frames
+
+
 class BoxWorld(gym.Env[np.ndarray, int]):
     """Box-World: collect keys and open boxes in the one order that leads to the gem.
 
@@ -115,6 +120,11 @@ class BoxWorld(gym.Env[np.ndarray, int]):
     coloured cell with a coloured horizontal neighbour belongs to a box (left content, right
     lock), otherwise it is a loose key; which boxes are distractors is never shown.
     ``symbol_counts = (4 + num_colors, 8)`` gives the number of values per channel.
+
+    With ``obs_mode="pixels"`` the observation is the paper's pixel form instead,
+    ``Box(0, 255, (n + 2, n + 2, 3), uint8)``: one RGB pixel per cell (:data:`PALETTE`), the
+    held key as the colour of the top-left pixel, as in the paper; the env then has no
+    ``symbol_counts``. Every preset has a pixel twin, ``graphrl/BoxWorld-*-Pixels-v0``.
 
     ## Rewards
     +1 for each solution-path box opened, +10 more for the gem (its box is the last one on
@@ -157,6 +167,19 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         render_mode: ``"rgb_array"`` (``[(n + 2) * cell_px, (n + 2) * cell_px, 3]`` uint8),
             ``"ansi"`` (text) or ``None``.
         cell_px: Pixels per cell in ``rgb_array`` renders.
+        color_ids: Relabel every level's key colours at random into this many ids (then
+            ``symbol_counts = (4 + color_ids, 8)``): 26 at training shows the policy every id;
+            at evaluation, the trained agent's count lets it play levels drawn from more
+            colours. None: the generator's ``num_colors`` ids, no relabelling.
+
+    ``goal_length``, ``num_distractors`` and ``distractor_length`` also take lists
+    (``goal_length: [1, 2, 3]``): each episode then draws its sizes uniformly from them
+        obs_mode: ``"symbols"`` (``[H, W, 2]`` colour id and role) or ``"pixels"``
+            (``[H, W, 3]`` RGB, one pixel per cell).
+
+    ``goal_length``, ``num_distractors`` and ``distractor_length`` also take lists
+    (``goal_length: [1, 2, 3]``): each episode then draws its sizes uniformly from them
+    (:class:`~graphrl.envs.boxworld_levels.LevelDistribution`).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 8}
@@ -171,13 +194,14 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         max_steps: int = 120,
         render_mode: str | None = None,
         cell_px: int = 8,
+        color_ids: int | None = None,
+        obs_mode: str = "symbols",
     ) -> None:
-        if num_colors is None:
-            sizes = (goal_length, num_distractors, distractor_length)
-            needed = goal_length + num_distractors * distractor_length
-            num_colors = min(needed, MAX_COLORS) if all(isinstance(v, int) for v in sizes) else 1
-        self.config = LevelConfig(n, goal_length, num_distractors, distractor_length, num_colors)
-        check_feasible(self.config)
+        self.levels = LevelDistribution.build(
+            n, goal_length, num_distractors, distractor_length, num_colors, color_ids
+        )
+        self.config = self.levels.configs[0]
+        num_colors = self.levels.num_color_ids  # key-colour ids the observation may hold
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -187,12 +211,16 @@ class BoxWorld(gym.Env[np.ndarray, int]):
             )
         if not isinstance(cell_px, int) or cell_px < 1:
             raise ValueError(f"cell_px must be an int >= 1, got {cell_px!r}")
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"obs_mode must be one of {', '.join(OBS_MODES)}, got {obs_mode!r}")
         self.max_steps = max_steps
         self.render_mode = render_mode
         self.cell_px = cell_px
-        self.symbol_counts: tuple[int, int] = (FIRST_KEY_COLOR + num_colors, NUM_ROLES)
+        self.obs_mode = obs_mode
+        self._symbol_counts: tuple[int, int] = (FIRST_KEY_COLOR + num_colors, NUM_ROLES)
         side = n + 2
-        self.observation_space = spaces.Box(0, 255, shape=(side, side, 2), dtype=np.uint8)
+        depth = 2 if obs_mode == "symbols" else 3
+        self.observation_space = spaces.Box(0, 255, shape=(side, side, depth), dtype=np.uint8)
         self.action_space = spaces.Discrete(4)
         self._obs: np.ndarray | None = None  # [n + 2, n + 2, 2], updated in place
         self._agent = (0, 0)
@@ -208,10 +236,10 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         super().reset(seed=seed)
         level = (options or {}).get("level")
         if level is None:
-            level = generate_level(self.config, self.np_random)
+            level = self.levels.sample(self.np_random)
         else:
             self._check_level(level)
-        obs = np.empty(self.observation_space.shape, dtype=np.uint8)
+        obs = np.empty((*level.colors.shape, 2), dtype=np.uint8)  # colour id, role
         obs[..., 0] = level.colors
         obs[(*level.agent, 0)] = AGENT
         obs[..., 1] = roles_from_colors(obs[..., 0])
@@ -221,7 +249,7 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         self._path_contents = level.path_contents
         self._steps = 0
         self._over = False
-        return obs.copy(), {"solved": False}
+        return self._observation(), {"solved": False}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move one cell; returns ``(obs, reward, terminated, truncated, {"solved": bool})``."""
@@ -257,7 +285,51 @@ class BoxWorld(gym.Env[np.ndarray, int]):
         self._steps += 1
         truncated = not terminated and self._steps >= self.max_steps
         self._over = terminated or truncated
-        return obs.copy(), reward, terminated, truncated, {"solved": solved}
+        return self._observation(), reward, terminated, truncated, {"solved": solved}
+
+    @property
+    def symbol_counts(self) -> tuple[int, int]:
+        """Values per symbolic channel; absent (``AttributeError``) in pixel mode."""
+        if self.obs_mode != "symbols":
+            raise AttributeError("a pixel-mode BoxWorld has no symbol_counts")
+        return self._symbol_counts
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        """One name per action index."""
+        return ACTION_NAMES
+
+    def draw_observation(self, obs: np.ndarray, cell_px: int = 1) -> np.ndarray:
+        """An observation of this env as ``[H * cell_px, W * cell_px, 3]`` uint8 RGB."""
+        obs = np.asarray(obs)
+        if self.obs_mode == "symbols":
+            return observation_to_rgb(obs, cell_px)
+        return np.repeat(np.repeat(obs, cell_px, axis=-3), cell_px, axis=-2)
+
+    def agent_cell(self, obs: np.ndarray) -> tuple[int, int] | None:
+        """``(row, col)`` of the agent in ``obs`` ``[H, W, C]`` (None if it is not there)."""
+        obs = np.asarray(obs)
+        if self.obs_mode == "symbols":
+            hits = np.argwhere(obs[..., 1] == ROLE_AGENT)
+        else:
+            hits = np.argwhere((obs == PALETTE[AGENT]).all(-1))
+            hits = hits[(hits != HELD_SLOT).any(-1)]  # the held-key slot is never the agent
+        return (int(hits[0][0]), int(hits[0][1])) if len(hits) else None
+
+    def describe_observation(self, obs: np.ndarray) -> str:
+        """The held key, read from the top-left slot of ``obs``: ``"held key: c"`` or ``none``."""
+        obs = np.asarray(obs)
+        if self.obs_mode == "symbols":
+            color = int(obs[(*HELD_SLOT, 0)])
+        else:
+            color = int(np.flatnonzero((PALETTE == obs[HELD_SLOT]).all(-1))[0])
+        return f"held key: {'none' if color == WALL else _LOWER[color]}"
+
+    def _observation(self) -> np.ndarray:
+        """The current state in this env's ``obs_mode`` (a copy)."""
+        if self.obs_mode == "symbols":
+            return self._obs.copy()
+        return PALETTE[self._obs[..., 0]]
 
     def render(self) -> np.ndarray | str | None:
         """The current state as ``render_mode`` asks: RGB array, text, or ``None``."""
@@ -286,10 +358,10 @@ class BoxWorld(gym.Env[np.ndarray, int]):
             raise ValueError(
                 f"options['level'] has a {level.colors.shape} grid; this env needs ({side}, {side})"
             )
-        if int(level.colors.max()) >= self.symbol_counts[0]:
+        if int(level.colors.max()) >= self._symbol_counts[0]:
             raise ValueError(
                 f"options['level'] uses colour id {int(level.colors.max())} but this env has "
-                f"{self.symbol_counts[0]} colour ids; raise num_colors"
+                f"{self._symbol_counts[0]} colour ids; raise num_colors"
             )
         if level.colors[level.agent] != FLOOR:
             raise ValueError(f"options['level'] puts the agent on a non-floor cell {level.agent}")

@@ -23,6 +23,7 @@ at 33%. :func:`check_feasible` rejects sizes where fewer than 1 draw in 20 succe
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -288,3 +289,117 @@ def generate_level(config: LevelConfig, rng: np.random.Generator, max_tries: int
         f"no reachable layout for {config} in {max_tries} tries; the room is too crowded: "
         f"use a larger n or fewer/shorter distractors"
     )
+
+
+def _as_choices(name: str, value: int | Sequence[int]) -> tuple[int, ...]:
+    """``3 -> (3,)``; ``[1, 2, 3] -> (1, 2, 3)``; a clear error for anything else."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (int(value),)
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0:
+        return tuple(value)  # each entry is validated by LevelConfig
+    raise ValueError(f"{name} must be an int or a non-empty list of ints, got {value!r}")
+
+
+def relabel_colors(level: Level, color_ids: int, rng: np.random.Generator) -> Level:
+    """The same level with its key colours mapped by a random injection into ``color_ids`` ids.
+
+    Colour ``c`` (``>= FIRST_KEY_COLOR``) becomes ``FIRST_KEY_COLOR + perm[c']`` for a fresh
+    random permutation, so which colour opens which lock carries no information across
+    episodes: only the equality of a key and its lock does.
+
+    Args:
+        level: A generated level.
+        color_ids: Size of the key-colour id space to map into; at least the level's colours.
+        rng: Source of the permutation.
+
+    Returns:
+        A new :class:`Level` (floor, walls and the gem unchanged).
+    """
+    used = np.unique(level.colors[level.colors >= FIRST_KEY_COLOR])
+    if used.size > color_ids:
+        raise ValueError(f"a level with {used.size} key colours cannot use {color_ids} colour ids")
+    table = np.arange(max(int(level.colors.max()) + 1, FIRST_KEY_COLOR), dtype=np.uint8)
+    table[used] = rng.permutation(color_ids)[: used.size] + FIRST_KEY_COLOR
+    contents = frozenset(int(table[c]) if c >= FIRST_KEY_COLOR else c for c in level.path_contents)
+    return Level(colors=table[level.colors], agent=level.agent, path_contents=contents)
+
+
+@dataclass(frozen=True)
+class LevelDistribution:
+    """Box-World levels drawn per episode: sizes sampled from lists, colours optionally relabelled.
+
+    Every combination of the listed ``goal_length``, ``num_distractors`` and
+    ``distractor_length`` is one :class:`LevelConfig`; an episode picks one uniformly (so the
+    three are drawn independently and uniformly), then draws a level from it. With
+    ``color_ids`` set, each level's key colours are then relabelled at random into that many
+    ids (:func:`relabel_colors`): training with ``color_ids=26`` shows every id, so a policy
+    embeds colours it will meet in bigger levels, and no colour pairing is ever fixed.
+
+    Args:
+        configs: The level configurations to draw from.
+        color_ids: Key-colour ids of the observation (``symbol_counts[0] - 4``); None keeps the
+            generator's colours, ``0 .. num_colors - 1`` (no extra draw, the same levels as
+            before per seed).
+    """
+
+    configs: tuple[LevelConfig, ...]
+    color_ids: int | None = None
+
+    @classmethod
+    def build(
+        cls,
+        n: int,
+        goal_length: int | Sequence[int],
+        num_distractors: int | Sequence[int],
+        distractor_length: int | Sequence[int],
+        num_colors: int | None = None,
+        color_ids: int | None = None,
+    ) -> LevelDistribution:
+        """Every combination of the listed sizes, validated and checked to be drawable.
+
+        Args:
+            n: Side of the room.
+            goal_length: Boxes on the solution path: an int or a list to draw from.
+            num_distractors: Distractor branches: an int or a list.
+            distractor_length: Boxes per distractor branch: an int or a list.
+            num_colors: Colours the generator draws from; None: the most any level needs.
+            color_ids: Relabel each level's colours into this many ids (see the class).
+        """
+        sizes = [
+            _as_choices(name, value)
+            for name, value in (
+                ("goal_length", goal_length),
+                ("num_distractors", num_distractors),
+                ("distractor_length", distractor_length),
+            )
+        ]
+        combos = [(g, d, length) for g in sizes[0] for d in sizes[1] for length in sizes[2]]
+        if num_colors is None:
+            needed = [g + d * length for g, d, length in combos]
+            ok = all(isinstance(v, int) for v in needed)
+            num_colors = min(max(needed), MAX_COLORS) if ok else 1
+        configs = tuple(LevelConfig(n, g, d, length, num_colors) for g, d, length in combos)
+        for config in configs:
+            check_feasible(config)
+        if color_ids is not None:
+            most = max(c.colors_needed for c in configs)
+            if not isinstance(color_ids, int) or not most <= color_ids <= MAX_COLORS:
+                raise ValueError(
+                    f"color_ids must be an int in [{most}, {MAX_COLORS}] (these levels use up "
+                    f"to {most} colours), got {color_ids!r}"
+                )
+        return cls(configs, color_ids)
+
+    @property
+    def num_color_ids(self) -> int:
+        """Key-colour ids an observation may hold (``symbol_counts[0] - FIRST_KEY_COLOR``)."""
+        return self.configs[0].num_colors if self.color_ids is None else self.color_ids
+
+    def sample(self, rng: np.random.Generator) -> Level:
+        """One level drawn with ``rng`` only (a single config and no relabelling draw nothing
+        extra, so such a distribution gives exactly :func:`generate_level`'s levels)."""
+        config = self.configs[0]
+        if len(self.configs) > 1:
+            config = self.configs[int(rng.integers(len(self.configs)))]
+        level = generate_level(config, rng)
+        return level if self.color_ids is None else relabel_colors(level, self.color_ids, rng)

@@ -14,13 +14,16 @@ import gymnasium as gym
 import minigrid  # noqa: F401  (registers the MiniGrid-* ids)
 import numpy as np
 from gymnasium import spaces
-from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
+from minigrid.core.constants import COLOR_TO_IDX, COLORS, IDX_TO_COLOR, OBJECT_TO_IDX, STATE_TO_IDX
 
 NUM_MINIGRID_ACTIONS = 7  # left, right, forward, pickup, drop, toggle, done
 # The full-grid view stores the agent's direction (0-3) in the state channel of its cell.
 NUM_STATES = max(len(STATE_TO_IDX), 4)
 NUM_DIRECTIONS = 4
 _AGENT, _RED = OBJECT_TO_IDX["agent"], COLOR_TO_IDX["red"]
+ACTION_NAMES = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
+DIRECTION_NAMES = ("right", "down", "left", "up")
+_DARK = {OBJECT_TO_IDX["unseen"], OBJECT_TO_IDX["empty"]}
 
 
 class MiniGridSymbolicObs(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
@@ -76,6 +79,37 @@ class MiniGridSymbolicObs(gym.ObservationWrapper, gym.utils.RecordConstructorArg
         out[..., :3] = image.transpose(1, 0, 2)
         out[..., 3] = observation["direction"]
         return out
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        """Names of the actions kept, in index order."""
+        return ACTION_NAMES[: int(self.action_space.n)]
+
+    def draw_observation(self, obs: np.ndarray, cell_px: int = 1) -> np.ndarray:
+        """``[H, W, 4]`` symbols -> ``[H * cell_px, W * cell_px, 3]`` uint8: each object in its
+        MiniGrid colour, walls grey, unseen and empty cells dark, the agent's cell white."""
+        obs = np.asarray(obs)
+        palette = np.array([COLORS[IDX_TO_COLOR[i]] for i in range(len(IDX_TO_COLOR))])
+        rgb = palette[obs[..., 1].astype(np.int64) % len(palette)].astype(np.uint8)
+        rgb[np.isin(obs[..., 0], list(_DARK))] = 40
+        rgb[obs[..., 0] == OBJECT_TO_IDX["wall"]] = 110
+        cell = self.agent_cell(obs)
+        if cell is not None:
+            rgb[cell] = 255
+        return np.repeat(np.repeat(rgb, cell_px, axis=0), cell_px, axis=1)
+
+    def agent_cell(self, obs: np.ndarray) -> tuple[int, int] | None:
+        """``(row, col)`` of the agent: its cell in the full grid, or the bottom centre of the
+        egocentric view (where MiniGrid puts the agent, facing up)."""
+        h, w = np.asarray(obs).shape[:2]
+        if not self.fully_observable:
+            return (h - 1, w // 2)
+        hits = np.argwhere(np.asarray(obs)[..., 0] == _AGENT)
+        return (int(hits[0][0]), int(hits[0][1])) if len(hits) else None
+
+    def describe_observation(self, obs: np.ndarray) -> str:
+        """The agent's heading, e.g. ``"facing: up"``."""
+        return f"facing: {DIRECTION_NAMES[int(np.asarray(obs)[0, 0, 3]) % 4]}"
 
 
 class MiniGridSolvedInfo(gym.Wrapper, gym.utils.RecordConstructorArgs):

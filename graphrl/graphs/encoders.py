@@ -119,8 +119,8 @@ class ObjectEncoder(GridEncoder):
     background cells are padding: they get no edges and readouts ignore them. With
     ``compact=True`` the real entities are gathered to the front and the node slots shrink to
     the largest entity count in the batch (``N = max_b |objects_b|``): far cheaper when most
-    cells are background (Box-World: ~10 objects among 64 cells), but the entity set is no
-    longer a grid, so use ``complete``, ``knn`` or ``radius`` on it.
+    cells are background (Box-World: ~10 objects among 64 cells); the entity set is no longer
+    a grid, but grid topologies still work from the entities' cells (see ``topologies``).
 
     Args:
         background: Values of observation channel 0 that are not entities (e.g. 0 = floor).

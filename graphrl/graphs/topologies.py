@@ -5,7 +5,10 @@ topologies (``complete``, ``self``, ``grid4``, ``grid8``, ``criss_cross``, ``rel
 ``memory``) are built from a per-size template ``[2, E0]`` that is cached and offset by graph
 index (``b * N``) for the whole batch: no Python loop per sample. Data-dependent topologies
 (``knn``, ``radius``) compute one batched distance matrix. Masked (padded) entity sets get
-edges only between real entities.
+edges only between real entities. Grid topologies (``grid4``, ``grid8``, ``criss_cross``,
+``relative``) also run on entity sets that are not a whole grid but sit on integer cells
+(``objects`` with ``compact=True``): their edges then come from the entities' ``(row, col)``
+offsets, one batched ``[B, N, N]`` comparison, and equal the grid edges among those cells.
 
 Edge direction: ``edge_index[0]`` is the source j, ``edge_index[1]`` the target i (j -> i).
 """
@@ -57,13 +60,51 @@ class Topology(nn.Module):
     def data_dependent(self) -> bool:
         return type(self).dense_adjacency is not Topology.dense_adjacency
 
+    def offset_relation(self, offset: Tensor) -> Tensor:
+        """Grid topologies on entities at cells: relation id of edge ``j -> i`` from
+        ``offset = pos_j - pos_i`` (``[..., 2]`` long, ``(d_row, d_col)``), ``-1`` for no edge.
+
+        Must give the same edges (and types) as :meth:`template` on a whole grid.
+        """
+        raise NotImplementedError(f"{type(self).__name__} defines no offset relation")
+
     # -- shared machinery -------------------------------------------------------------------
     def _check(self, graph: EntityGraph) -> None:
-        if self.needs_grid and graph.grid_shape is None:
+        if self.needs_grid and graph.grid_shape is None and not _on_cells(graph):
             raise ValueError(
                 f"topology {self.name!r} needs grid-shaped entities (encoders grid, objects or "
-                "pixels); this entity set has no grid_shape: use complete, knn or radius"
+                "pixels) or entities at integer (row, col) cells; this entity set has neither: "
+                "use complete, knn or radius"
             )
+
+    def _from_cells(self, graph: EntityGraph) -> EntityGraph:
+        """Edges among entities at cells, from their pairwise offsets (no grid needed)."""
+        n = graph.nodes_per_graph
+        cells = graph.dense_pos().round().long()  # [B, N, 2]
+        relation = self.offset_relation(cells[:, None, :, :] - cells[:, :, None, :])  # [B, i, j]
+        real = graph.mask[:, :, None] & graph.mask[:, None, :]
+        if self.self_loops:  # only untyped topologies offer the option
+            eye = torch.eye(n, dtype=torch.bool, device=relation.device)
+            relation = relation.masked_fill(eye, 0)
+        relation = relation.masked_fill(~real, -1)
+        adj = relation >= 0  # adj[b, i, j]: edge j -> i
+        typed = self.num_relations > 1
+
+        def build() -> tuple[Tensor, Tensor | None]:
+            graph_idx, dst, src = adj.nonzero(as_tuple=True)
+            edge_type = relation[graph_idx, dst, src] if typed else None
+            return torch.stack([src + graph_idx * n, dst + graph_idx * n]), edge_type
+
+        return replace(
+            graph,
+            topology=self.name,
+            num_relations=self.num_relations,
+            edge_type=None,
+            dense_adj=adj,
+            complete=False,
+            _edge_index=None,
+            _edge_builder=build,
+        )
 
     def _cached_template(
         self, n: int, grid_shape: tuple[int, int] | None, device: torch.device
@@ -86,6 +127,8 @@ class Topology(nn.Module):
     def forward(self, graph: EntityGraph) -> EntityGraph:
         """Return ``graph`` with this topology's edges (built lazily, on first use)."""
         self._check(graph)
+        if self.needs_grid and graph.grid_shape is None:
+            return self._from_cells(graph)
         b, n = graph.mask.shape
         device = graph.x.device
         node_mask = graph.node_mask
@@ -134,6 +177,12 @@ class Topology(nn.Module):
 
     def extra_repr(self) -> str:
         return f"self_loops={self.self_loops}" if self.self_loops else ""
+
+
+def _on_cells(graph: EntityGraph) -> bool:
+    """True when every entity coordinate is an integer ``(row, col)`` pair."""
+    pos = graph.pos
+    return pos.shape[-1] == 2 and bool(torch.equal(pos, pos.round()))
 
 
 def _offset_edges(height: int, width: int, offsets: list[tuple[int, int]]) -> tuple[Tensor, Tensor]:
@@ -199,6 +248,11 @@ class _GridOffsets(Topology):
         edge_index, _ = _offset_edges(*grid_shape, list(self.offsets))
         return edge_index, None
 
+    def offset_relation(self, offset: Tensor) -> Tensor:
+        table = offset.new_tensor(self.offsets)  # [K, 2]
+        hit = (offset.unsqueeze(-2) == table).all(-1).any(-1)
+        return torch.where(hit, 0, -1)
+
 
 @TOPOLOGIES.register("grid4")
 class Grid4(_GridOffsets):
@@ -232,6 +286,10 @@ class CrissCross(Topology):
         edge_index, _ = _offset_edges(h, w, offsets)
         return edge_index, None
 
+    def offset_relation(self, offset: Tensor) -> Tensor:
+        same_row, same_col = offset[..., 0] == 0, offset[..., 1] == 0
+        return torch.where(same_row ^ same_col, 0, -1)
+
 
 @TOPOLOGIES.register("relative")
 class Relative(Topology):
@@ -260,6 +318,12 @@ class Relative(Topology):
         p = self.kernel_size // 2
         offsets = [(dr, dc) for dr in range(-p, p + 1) for dc in range(-p, p + 1)]
         return _offset_edges(*grid_shape, offsets)
+
+    def offset_relation(self, offset: Tensor) -> Tensor:
+        p = self.kernel_size // 2
+        inside = (offset.abs() <= p).all(-1)
+        relation = (offset[..., 0] + p) * self.kernel_size + (offset[..., 1] + p)
+        return torch.where(inside, relation, -1)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}"

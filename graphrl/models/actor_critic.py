@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from graphrl.checks import check_non_negative, check_positive
 from graphrl.models.backbones import GraphBackbone
 from graphrl.nn import ProcessorConfig
 from graphrl.rl.policies import layer_init
@@ -60,6 +61,8 @@ class GraphActorCritic(nn.Module):
         hidden: int = 128,
     ) -> None:
         super().__init__()
+        check_positive(channels=channels)
+        check_non_negative(hidden=hidden)
         if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 3:
             raise ValueError(
                 f"GraphActorCritic needs a Box (H, W, C) observation space, got {observation_space}"

@@ -14,9 +14,11 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 
+from graphrl.checks import check_positive
 from graphrl.models.backbones import BackboneOutput, GraphBackbone, LSTMBackbone, MLPBackbone
 from graphrl.models.heads import LabelHead, PointerHead
-from graphrl.nn import ProcessorConfig
+from graphrl.nn import ProcessorConfig, QuestionInput
+from graphrl.nn.hypernetwork import QUESTION_INPUTS
 
 BACKBONES = ("graph", "mlp", "lstm")
 ANSWERS = ("label", "pointer")
@@ -100,6 +102,10 @@ class RelationalClassifier(L.LightningModule):
             streams, so steps are the natural clock) or every ``epoch``.
         attention_maps: Log first/last-layer attention maps of a fixed validation batch to
             TensorBoard at each validation (attention processors only).
+        question_dim: Width of the batch's separate question view ``question: [B, Q]``
+            (linked; 0: the question is inside the entity features).
+        question_input: How a separate question enters: ``concat`` (to every entity) or
+            ``hyper`` (it generates the weights of the first entity layer, a hypernetwork).
     """
 
     def __init__(
@@ -123,8 +129,11 @@ class RelationalClassifier(L.LightningModule):
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: Literal["step", "epoch"] = "step",
         attention_maps: bool = True,
+        question_dim: int = 0,
+        question_input: str = "concat",
     ) -> None:
         super().__init__()
+        check_positive(channels=channels, head_hidden=head_hidden)
         if backbone not in BACKBONES:
             raise ValueError(
                 f"unknown backbone {backbone!r}; choose one of: {', '.join(BACKBONES)}"
@@ -139,6 +148,23 @@ class RelationalClassifier(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.question_types = list(question_types or ["all"])
+        if question_input not in QUESTION_INPUTS:
+            raise ValueError(
+                f"unknown question_input {question_input!r}; choose one of: "
+                f"{', '.join(QUESTION_INPUTS)}"
+            )
+        if question_input == "hyper" and not question_dim:
+            raise ValueError(
+                "question_input='hyper' needs the question as a view of its own, but the data "
+                "gives none (question_dim=0): set --data.init_args.question_view=true"
+            )
+        self.question_in = (
+            QuestionInput(num_features, question_dim, question_input, channels)
+            if question_dim
+            else None
+        )
+        if self.question_in is not None:
+            num_features = self.question_in.out_features
         if backbone == "graph":
             kwargs = {"in_channels": num_features, **(encoder_kwargs or {})}
             self.backbone: nn.Module = GraphBackbone(
@@ -173,7 +199,15 @@ class RelationalClassifier(L.LightningModule):
             if key not in batch:
                 raise ValueError(f"batch has no {key!r}: batches are dicts with x, mask, pos, y")
         kwargs = {"return_attention_weights": True} if return_attention_weights else {}
-        out = self.backbone(batch["x"], mask=batch.get("mask"), pos=batch.get("pos"), **kwargs)
+        x = batch["x"]
+        if self.question_in is not None:
+            if "question" not in batch:
+                raise ValueError(
+                    f"the model reads a question view (question_dim={self.hparams.question_dim})"
+                    " but the batch has no 'question'"
+                )
+            x = self.question_in(x, batch["question"])
+        out = self.backbone(x, mask=batch.get("mask"), pos=batch.get("pos"), **kwargs)
         return self.head(out), out
 
     # ------------------------------------------------------------------ metrics
@@ -182,12 +216,18 @@ class RelationalClassifier(L.LightningModule):
         names = getattr(dm, "eval_dataloader_names", None)
         return list(names) if names and stage != "train" else [""]
 
+    def _eval_subsets(self) -> list[str]:
+        """The DataModule's ``eval_subsets``: bool batch keys of subsets scored on their own."""
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        return list(getattr(dm, "eval_subsets", None) or [])
+
     def setup(self, stage: str) -> None:
         keys = ["train/acc", "train/loss"]
         for split in ("val", "test"):
             for suffix in self._eval_names(split):
                 tag = f"_{suffix}" if suffix else ""
                 keys += [f"{split}/acc{tag}", f"{split}/loss{tag}"]
+                keys += [f"{split}/acc{tag}_{name}" for name in self._eval_subsets()]
                 keys += [f"{split}/acc_{q}{tag}" for q in self.question_types if q != "all"]
         for key in keys:
             if key.replace("/", ":") not in self.metrics:
@@ -203,7 +243,8 @@ class RelationalClassifier(L.LightningModule):
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"{stage} loss is {loss.item()} at step {self.global_step}: lower the learning "
-                "rate (--optimizer.init_args.lr) or clip gradients (--trainer.gradient_clip_val)"
+                "rate (--model.init_args.optimizer.init_args.lr) or clip gradients "
+                "(--trainer.gradient_clip_val)"
             )
         correct = (logits.argmax(-1) == y).float()
         b = y.shape[0]
@@ -222,6 +263,20 @@ class RelationalClassifier(L.LightningModule):
                 prog_bar=name == "acc",
                 add_dataloader_idx=False,
             )
+        if stage != "train":
+            for name in self._eval_subsets():
+                sel = batch[name]
+                if bool(sel.any()):
+                    metric = self._metric(f"{stage}/acc{tag}_{name}")
+                    metric(correct[sel])
+                    self.log(
+                        f"{stage}/acc{tag}_{name}",
+                        metric,
+                        on_step=False,
+                        on_epoch=True,
+                        batch_size=int(sel.sum()),
+                        add_dataloader_idx=False,
+                    )
         if stage != "train" and len(self.question_types) > 1 and "question_type" in batch:
             for q_idx, q in enumerate(self.question_types):
                 sel = batch["question_type"] == q_idx
@@ -271,7 +326,7 @@ class RelationalClassifier(L.LightningModule):
         if self._trainer is not None and self.trainer.sanity_checking:
             return
         processor = getattr(self.backbone, "processor", None)
-        if processor is None or not processor.is_attention or not len(processor.layers):
+        if processor is None or not processor.returns_attention or not len(processor.layers):
             return
         experiment = getattr(self.logger, "experiment", None)
         if (

@@ -3,6 +3,7 @@
 from graphrl.nn.attention import AttentionLayer
 from graphrl.nn.gcn import GCNLayer
 from graphrl.nn.gnn import GNNLayer
+from graphrl.nn.hypernetwork import HyperLinear, QuestionInput
 from graphrl.nn.processor import LAYERS, Processor, ProcessorConfig
 from graphrl.nn.readout import (
     READOUTS,
@@ -23,10 +24,12 @@ __all__ = [
     "AttentionReadout",
     "GCNLayer",
     "GNNLayer",
+    "HyperLinear",
     "MaxReadout",
     "MeanReadout",
     "Processor",
     "ProcessorConfig",
+    "QuestionInput",
     "RGCNLayer",
     "Readout",
     "RelationalMemoryCore",

@@ -12,6 +12,8 @@ from graphrl.graphs.batch import EntityGraph
 from graphrl.nn.base import check_edge_index, check_node_features
 
 ATTENTION_PATHS = ("auto", "dense", "sparse")
+SIZE_SCALINGS = ("none", "log", "count")
+"""How attention adapts to the number ``n_i`` of nodes a node attends over (``size_scaling``)."""
 
 
 class AttentionLayer(nn.Module):
@@ -35,8 +37,8 @@ class AttentionLayer(nn.Module):
     ``scaled_dot_product_attention`` on ``[B, N, D]`` with an adjacency mask (complete
     topologies, and any topology with at most ``dense_max_nodes`` nodes per graph), and a
     **sparse** one, a softmax over each node's incoming edges (large sparse graphs). Dense wins
-    on CPU at every size measured (DESIGN.md): PyG's ``TransformerConv`` on complete graphs is
-    26x slower at N=49.
+    on CPU at every size measured (``scripts/bench_layers.py``; docs/architecture.md, "Measured
+    choices"): PyG's ``TransformerConv`` on complete graphs is 26x slower at N=49.
 
     Args:
         channels: Node width ``D`` (input = output, for the residual).
@@ -50,12 +52,27 @@ class AttentionLayer(nn.Module):
         path: ``"auto"`` (dense whenever the graph allows and ``N <= dense_max_nodes`` or the
             topology is complete), ``"dense"`` or ``"sparse"``.
         dense_max_nodes: Largest ``N`` run densely for non-complete topologies.
+        size_scaling: Set-size awareness, with ``n_i`` the number of nodes ``i`` attends over:
+            ``"none"`` (a softmax average, blind to ``n_i``), ``"log"`` (queries, hence the
+            logits, scaled by ``log n_i / log reference_size``: attention stays as sharp on
+            larger sets) or ``"count"`` (the softmax average times ``n_i / reference_size``,
+            a weighted *sum* that can count, e.g. how many nodes are farther than ``i``).
+        reference_size: The ``n`` at which both scalings are the identity (the training size).
 
     Shapes:
         x: ``[num_nodes, D]``, edge_index: ``[2, E]`` (``j -> i``), edge_attr: ``[E, edge_dim]``
         -> ``[num_nodes, D]``; attention weights: ``[E, heads]`` (sparse call) or
         ``[B, heads, N, N]`` (entity-graph call; ``[b, h, i, j]`` = weight of ``j -> i``).
     """
+
+    # What the processor reads (see graphrl.nn.base.GraphLayerMixin).
+    uses_edge_type: bool = False
+    uses_edge_attr: bool = True
+    uses_heads: bool = True
+    uses_edge_values: bool = True
+    returns_attention: bool = True
+    includes_residual: bool = True
+    same_channels: bool = True
 
     def __init__(
         self,
@@ -68,8 +85,18 @@ class AttentionLayer(nn.Module):
         path: str = "auto",
         dense_max_nodes: int = 256,
         edge_values: bool = False,
+        size_scaling: str = "none",
+        reference_size: int = 8,
     ) -> None:
         super().__init__()
+        if size_scaling not in SIZE_SCALINGS:
+            raise ValueError(
+                f"unknown size_scaling {size_scaling!r}; choose one of: {', '.join(SIZE_SCALINGS)}"
+            )
+        if reference_size < 2:
+            raise ValueError(f"reference_size must be >= 2, got {reference_size}")
+        self.size_scaling = size_scaling
+        self.reference_size = reference_size
         if edge_values and not edge_dim:
             raise ValueError(
                 "AttentionLayer(edge_values=True) needs edge features: set the processor's "
@@ -116,6 +143,13 @@ class AttentionLayer(nn.Module):
             self.edge_value.reset_parameters()
 
     # ------------------------------------------------------------------ attention block
+    def _size_factor(self, counts: Tensor) -> Tensor:
+        """Per-node factor of ``size_scaling`` from the number of attended nodes ``counts``."""
+        counts = counts.clamp(min=1).to(torch.get_default_dtype())
+        if self.size_scaling == "log":
+            return counts.clamp(min=2).log() / math.log(self.reference_size)
+        return counts / self.reference_size
+
     def _qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``[..., D] -> 3 x [..., heads, head_dim]``."""
         q, k, v = self.in_proj(x).chunk(3, dim=-1)
@@ -139,6 +173,12 @@ class AttentionLayer(nn.Module):
         """
         src, dst = edge_index
         q, k, v = self._qkv(x)  # [num_nodes, H, dh]
+        factor = None
+        if self.size_scaling != "none":
+            counts = torch.bincount(dst, minlength=x.shape[0])  # [num_nodes]
+            factor = self._size_factor(counts).to(x.dtype).view(-1, 1, 1)
+            if self.size_scaling == "log":
+                q = q * factor
         logits = (q.index_select(0, dst) * k.index_select(0, src)).sum(-1)  # [E, H]
         logits = logits / math.sqrt(self.head_dim)
         if self.edge_bias is not None:
@@ -150,6 +190,8 @@ class AttentionLayer(nn.Module):
             values = values + self.edge_value(edge_attr).view(-1, self.heads, self.head_dim)
         messages = alpha_d.unsqueeze(-1) * values
         out = scatter(messages, dst, dim=0, dim_size=x.shape[0], reduce="sum")
+        if self.size_scaling == "count":
+            out = out * factor
         out = self.out_proj(out.reshape(x.shape[0], -1))
         return (out, alpha) if return_attention_weights else out
 
@@ -182,6 +224,16 @@ class AttentionLayer(nn.Module):
                 attn_mask = attn_mask | (eye & empty_rows)
             else:
                 empty_rows = None
+        factor = None
+        if self.size_scaling != "none":
+            counts = (
+                torch.full((1, 1, n), n, device=x.device)
+                if attn_mask is None
+                else attn_mask.sum(-1).expand(b, 1, n)
+            )
+            factor = self._size_factor(counts).to(x.dtype).unsqueeze(-1)  # [B or 1, 1, N, 1]
+            if self.size_scaling == "log":
+                q = q * factor
         mask: Tensor | None = attn_mask
         if self.edge_bias is not None:
             bias = self.edge_bias(edge_bias_features).permute(0, 3, 1, 2)  # [B, H, N, N]
@@ -205,6 +257,8 @@ class AttentionLayer(nn.Module):
             out = nn.functional.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
             )
+        if self.size_scaling == "count":
+            out = out * factor
         if empty_rows is not None:
             out = out.masked_fill(empty_rows, 0.0)
         out = self.out_proj(out.transpose(1, 2).reshape(b, n, -1))
@@ -320,7 +374,8 @@ class AttentionLayer(nn.Module):
         return (
             f"{type(self).__name__}({self.in_channels}, heads={self.heads}, "
             f"edge_dim={self.edge_dim}, path={self.path!r}"
-            + (", edge_values=True)" if self.edge_value is not None else ")")
+            + (", edge_values=True" if self.edge_value is not None else "")
+            + (f", size_scaling={self.size_scaling!r})" if self.size_scaling != "none" else ")")
         )
 
 

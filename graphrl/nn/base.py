@@ -32,10 +32,31 @@ def check_edge_index(edge_index: Tensor, num_nodes: int, who: str) -> None:
 
 
 class GraphLayerMixin:
-    """Default entity-graph call: the PyG-style forward on the graph's edge list."""
+    """Default entity-graph call: the PyG-style forward on the graph's edge list.
+
+    Class attributes declare what a layer takes and gives; :class:`~graphrl.nn.Processor` and
+    :func:`~graphrl.nn.processor.build_layer` read them (never the layer's name):
+
+    Attributes:
+        uses_edge_type: The constructor takes ``num_relations``; forward takes ``edge_type``.
+        uses_edge_attr: The constructor takes ``edge_dim``; forward takes ``edge_attr``
+            ``[E, edge_dim]`` (the processor's ``edge_features``).
+        uses_heads: The constructor takes ``heads``.
+        uses_edge_values: The constructor takes ``edge_values`` (edge features in messages).
+        returns_attention: ``forward_graph(graph, x, edge_attr, return_attention_weights,
+            edge_features)`` can also return ``[B, heads, N, N]`` weights.
+        includes_residual: The layer adds its own residual and norm (the processor does not).
+        same_channels: The constructor takes one ``channels`` (input = output width) instead
+            of ``(in_channels, out_channels)``.
+    """
 
     uses_edge_type: bool = False
     uses_edge_attr: bool = False
+    uses_heads: bool = False
+    uses_edge_values: bool = False
+    returns_attention: bool = False
+    includes_residual: bool = False
+    same_channels: bool = False
 
     def forward_graph(
         self, graph: EntityGraph, x: Tensor, edge_attr: Tensor | None = None

@@ -1,4 +1,11 @@
-"""The processor: K message-passing layers of one type, stacked from config."""
+"""The processor: K message-passing layers of one type, stacked from config.
+
+The processor never tests a layer's name: each layer class declares what it takes and gives
+(``uses_edge_attr``, ``uses_edge_type``, ``uses_heads``, ``uses_edge_values``,
+``returns_attention``, ``includes_residual``, ``same_channels``; see
+:class:`~graphrl.nn.base.GraphLayerMixin`) and :func:`build_layer` and :class:`Processor` read
+those declarations. A new layer is one class plus its entry in ``LAYERS``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from graphrl.checks import check_positive
+from graphrl.errors import BadArgument
 from graphrl.graphs.batch import EntityGraph
 from graphrl.graphs.edge_features import EDGE_FEATURES, edge_feature_dim
 from graphrl.nn.attention import AttentionLayer
@@ -15,30 +24,56 @@ from graphrl.nn.gnn import GNNLayer
 from graphrl.nn.rgcn import RGCNLayer
 from graphrl.registry import Registry
 
-LAYERS: Registry[nn.Module] = Registry("layer")
-EDGE_LAYERS = ("gnn", "attention")  # the layers that take edge features
+LAYERS: Registry[type[nn.Module]] = Registry("layer")
+for _name, _cls in (
+    ("gnn", GNNLayer),
+    ("gcn", GCNLayer),
+    ("rgcn", RGCNLayer),
+    ("attention", AttentionLayer),
+):
+    LAYERS.register(_name)(_cls)
 
 
-@LAYERS.register("gnn")
-def _gnn(channels: int, num_relations: int, edge_dim: int, heads: int, **kw: Any) -> nn.Module:
-    return GNNLayer(channels, channels, edge_dim=edge_dim, **kw)
+def _declares(layer_cls: type, flag: str) -> bool:
+    """A layer's declaration (class attribute); absent means False (see ``GraphLayerMixin``)."""
+    return bool(getattr(layer_cls, flag, False))
 
 
-@LAYERS.register("gcn")
-def _gcn(channels: int, num_relations: int, edge_dim: int, heads: int, **kw: Any) -> nn.Module:
-    return GCNLayer(channels, channels, **kw)
-
-
-@LAYERS.register("rgcn")
-def _rgcn(channels: int, num_relations: int, edge_dim: int, heads: int, **kw: Any) -> nn.Module:
-    return RGCNLayer(channels, channels, num_relations=num_relations, **kw)
-
-
-@LAYERS.register("attention")
-def _attention(
-    channels: int, num_relations: int, edge_dim: int, heads: int, **kw: Any
+def build_layer(
+    layer_cls: type[nn.Module],
+    channels: int,
+    num_relations: int = 1,
+    edge_dim: int = 0,
+    heads: int = 1,
+    edge_values: bool = False,
+    layer_kwargs: dict[str, Any] | None = None,
 ) -> nn.Module:
-    return AttentionLayer(channels, heads=heads, edge_dim=edge_dim, **kw)
+    """Instantiate a layer class from what it declares it takes.
+
+    ``(channels, channels)`` (or ``(channels,)`` when it declares ``same_channels``), plus
+    ``num_relations`` if it ``uses_edge_type``, ``edge_dim`` if it ``uses_edge_attr``, ``heads``
+    if it ``uses_heads`` and ``edge_values`` if it ``uses_edge_values``, then ``layer_kwargs``
+    (the layer's own arguments).
+
+    Raises:
+        TypeError: if ``layer_kwargs`` repeats an argument the processor gives (``heads``, ...).
+    """
+    kwargs = dict(layer_kwargs or {})
+    args = (channels,) if _declares(layer_cls, "same_channels") else (channels, channels)
+    given = {
+        "num_relations": (num_relations, "uses_edge_type", "the topology"),
+        "edge_dim": (edge_dim, "uses_edge_attr", "processor.edge_features"),
+        "heads": (heads, "uses_heads", "processor.heads"),
+    }
+    for name, (value, flag, knob) in given.items():
+        if not _declares(layer_cls, flag):
+            continue
+        if name in kwargs:
+            raise TypeError(f"{name!r} is set by {knob}, not by layer_kwargs")
+        kwargs[name] = value
+    if edge_values and edge_dim and _declares(layer_cls, "uses_edge_values"):
+        kwargs.setdefault("edge_values", True)
+    return layer_cls(*args, **kwargs)
 
 
 @dataclass
@@ -47,19 +82,23 @@ class ProcessorConfig:
     (``--model.processor.layer=gcn --model.processor.num_layers=3``).
 
     Args:
-        layer: ``gnn``, ``gcn``, ``rgcn`` or ``attention``.
+        layer: ``gnn``, ``gcn``, ``rgcn``, ``attention`` (or any name in ``LAYERS``, or a class
+            path ``my_pkg.MyLayer`` of a class that declares what it takes, as
+            :class:`~graphrl.nn.base.GraphLayerMixin` does).
         num_layers: Number of message-passing iterations ``K``.
-        heads: Attention heads (attention layer only).
+        heads: Attention heads (layers that declare ``uses_heads``).
         shared_weights: One layer applied ``K`` times (a recurrent GNN) instead of ``K`` layers.
-        residual: ``x + layer(x)`` around non-attention layers (attention has its own).
-        norm: LayerNorm after each non-attention layer.
+        residual: ``x + layer(x)`` around layers that do not declare ``includes_residual``
+            (attention has its own).
+        norm: LayerNorm after each of those layers.
         dropout: Dropout on each layer's output (and attention weights).
-        edge_features: Geometric edge features from ``pos`` fed to layers that take them
-            (gnn in its edge MLP, attention as a logit bias): ``none``, ``offset``,
-            ``distance``, ``offset_distance``. Layers without edge inputs (gcn, rgcn) ignore
-            it, so a config swaps its layer with one flag (``--model.processor.layer=gcn``).
-        edge_values: Attention only: the edge features also enter the messages
-            (``v_j + U e_ji``, as PyG's ``TransformerConv``); gnn messages always take them.
+        edge_features: Geometric edge features from ``pos`` fed to layers that declare
+            ``uses_edge_attr`` (gnn in its edge MLP, attention as a logit bias): ``none``,
+            ``offset``, ``distance``, ``offset_distance``. Other layers (gcn, rgcn) ignore it,
+            so a config swaps its layer with one flag (``--model.processor.layer=gcn``).
+        edge_values: Layers that declare ``uses_edge_values`` (attention): the edge features
+            also enter the messages (``v_j + U e_ji``, as PyG's ``TransformerConv``); gnn
+            messages always take them.
         layer_kwargs: Extra keyword arguments of the layer class (e.g. ``{norm: symmetric}`` for
             gcn, ``{aggr: mean}`` for gnn).
     """
@@ -90,8 +129,11 @@ class Processor(nn.Module):
         self, config: ProcessorConfig, channels: int, num_relations: int = 1, pos_dim: int = 2
     ) -> None:
         super().__init__()
+        check_positive(channels=channels, **{"processor.heads": config.heads})
         if config.num_layers < 0:
-            raise ValueError(f"num_layers must be >= 0, got {config.num_layers}")
+            raise BadArgument(
+                "processor.num_layers", f"num_layers must be >= 0, got {config.num_layers}"
+            )
         if config.edge_features not in EDGE_FEATURES:
             raise ValueError(
                 f"unknown edge_features {config.edge_features!r}; choose one of: "
@@ -99,24 +141,30 @@ class Processor(nn.Module):
             )
         self.config = config
         self.channels = channels
-        factory = LAYERS.get(config.layer)
-        takes_edges = config.layer in EDGE_LAYERS
+        layer_cls = LAYERS.get(config.layer)
+        self.returns_attention = _declares(layer_cls, "returns_attention")
+        self.includes_residual = _declares(layer_cls, "includes_residual")
+        takes_edges = _declares(layer_cls, "uses_edge_attr")
         self.edge_features = config.edge_features if takes_edges else "none"
         edge_dim = edge_feature_dim(self.edge_features, pos_dim)
-        kwargs = dict(config.layer_kwargs)
-        if config.layer == "attention" and config.edge_values and edge_dim:
-            kwargs.setdefault("edge_values", True)
 
         def make() -> nn.Module:
-            return factory(channels, num_relations, edge_dim, config.heads, **kwargs)
+            return build_layer(
+                layer_cls,
+                channels,
+                num_relations=num_relations,
+                edge_dim=edge_dim,
+                heads=config.heads,
+                edge_values=config.edge_values,
+                layer_kwargs=config.layer_kwargs,
+            )
 
         if config.shared_weights and config.num_layers:
             shared = make()
             self.layers = nn.ModuleList([shared] * config.num_layers)
         else:
             self.layers = nn.ModuleList([make() for _ in range(config.num_layers)])
-        self.is_attention = config.layer == "attention"
-        wrap = not self.is_attention
+        wrap = not self.includes_residual
         self.norms = nn.ModuleList(
             [
                 nn.LayerNorm(channels) if (wrap and config.norm) else nn.Identity()
@@ -132,29 +180,34 @@ class Processor(nn.Module):
         """Run the ``K`` layers on ``graph.x``.
 
         Returns:
-            ``x: [B * N, D]``; with ``return_attention_weights`` (attention only) also the
-            ``[B, heads, N, N]`` weights of every layer.
+            ``x: [B * N, D]``; with ``return_attention_weights`` (layers that declare
+            ``returns_attention``) also the ``[B, heads, N, N]`` weights of every layer.
         """
         x = graph.x
-        needs_sparse_attr = self.edge_features != "none" and not (
-            self.is_attention and self.layers and self.layers[0].uses_dense_path(graph)
-        )
+        dense = getattr(self.layers[0], "uses_dense_path", None) if self.layers else None
+        needs_sparse_attr = self.edge_features != "none" and not (dense and dense(graph))
         edge_attr = graph.edge_attr(self.edge_features) if needs_sparse_attr else None
+        if return_attention_weights and not self.returns_attention:
+            raise ValueError(
+                f"layer {self.config.layer!r} returns no attention weights (it does not declare "
+                "returns_attention)"
+            )
         maps: list[Tensor] = []
         for layer, norm in zip(self.layers, self.norms):
-            if self.is_attention:
+            if self.returns_attention:
                 out = layer.forward_graph(
                     graph, x, edge_attr, return_attention_weights, self.edge_features
                 )
                 if return_attention_weights:
                     out, weights = out
                     maps.append(weights)
+            else:
+                out = layer.forward_graph(graph, x, edge_attr)
+            if self.includes_residual:
                 x = out
                 continue
-            h = self.drop(self.act(layer.forward_graph(graph, x, edge_attr)))
+            h = self.drop(self.act(out))
             x = norm(x + h if self.config.residual else h)
         if return_attention_weights:
-            if not self.is_attention:
-                raise ValueError(f"layer {self.config.layer!r} has no attention weights")
             return x, maps
         return x

@@ -1,17 +1,28 @@
-"""Running a policy for a fixed number of episodes on fresh envs (greedy or sampled)."""
+"""Running a policy for a fixed number of episodes on fresh envs (greedy or sampled), on one env
+or on a list of presets (one table)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical
 
-from graphrl.rl.rollout import EpisodeStats, make_vector_env, solved_flags
+from graphrl.envs.boxworld_levels import FIRST_KEY_COLOR
+from graphrl.rl.rollout import (
+    EpisodeStats,
+    env_spaces,
+    make_single_env,
+    make_vector_env,
+    solved_flags,
+)
 
-__all__ = ["evaluate_policy"]
+__all__ = ["evaluate_policy", "evaluate_presets", "fit_symbols", "markdown_table"]
 
 
 @torch.no_grad()
@@ -84,3 +95,115 @@ def evaluate_policy(
         policy.train(was_training)
     returns, lengths, solved = (np.concatenate(p) for p in zip(*parts))
     return EpisodeStats(returns, lengths, solved)
+
+
+def fit_symbols(
+    trained_space: gym.spaces.Box, env_id: str, env_kwargs: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Env kwargs under which ``env_id``'s symbols stay inside the ones a policy embeds.
+
+    An agent trained on levels with few colours embeds only those colour ids. When ``env_id``
+    draws from more colours (Box-World's Medium and 12x12 presets use 20) but each of its
+    levels uses no more colours than the agent knows, every level's colours are relabelled at
+    random into the agent's ids (``color_ids``): a colour-permutation-invariant task is
+    unchanged by it. When the levels need more colours than that, the error says so.
+
+    Args:
+        trained_space: The agent's observation space (``high[..., c] = symbol_counts[c] - 1``).
+        env_id: The env to evaluate on.
+        env_kwargs: Its keyword arguments.
+
+    Returns:
+        ``env_kwargs``, with ``color_ids`` added when needed.
+
+    Raises:
+        ValueError: The env's observations cannot be mapped into the agent's symbols.
+    """
+    kwargs = dict(env_kwargs or {})
+    space, _ = env_spaces(env_id, kwargs)
+    if space.shape[-1:] != trained_space.shape[-1:] or len(space.shape) != 3:
+        return kwargs  # not a symbol grid like the training one; the policy checks the rest
+    known = trained_space.high.reshape(-1, space.shape[-1]).max(0).astype(int) + 1
+    needed = space.high.reshape(-1, space.shape[-1]).max(0).astype(int) + 1
+    if (needed <= known).all():
+        return kwargs
+    env = make_single_env(env_id, **kwargs)
+    try:
+        levels = getattr(env.unwrapped, "levels", None)
+    finally:
+        env.close()
+    colors = int(known[0]) - FIRST_KEY_COLOR
+    if levels is None or (needed[1:] > known[1:]).any():
+        raise ValueError(
+            f"{env_id} observations hold symbol values {tuple(needed)} per channel but the "
+            f"agent embeds {tuple(known)}: evaluate it on envs with its training symbols"
+        )
+    most = max(config.colors_needed for config in levels.configs)
+    if most > colors:
+        raise ValueError(
+            f"the agent knows {colors} key colours but {env_id} levels use up to {most}: "
+            f"train with env_kwargs color_ids: 26 (configs/boxworld/zero_shot.yaml)"
+        )
+    return {**kwargs, "color_ids": colors}
+
+
+def evaluate_presets(
+    agent: Any,
+    env_ids: Sequence[str | None],
+    episodes: int,
+    seed: int = 0,
+    greedy: bool = True,
+    num_envs: int = 8,
+    env_kwargs: dict[str, Any] | None = None,
+    check: Callable[[str, dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate one trained agent on several envs: one row per env.
+
+    Args:
+        agent: A trained ``OnPolicyModule`` (its ``evaluate`` and ``observation_space``).
+        env_ids: Env ids; None is the training env with its training ``env_kwargs``.
+        episodes: Episodes per env.
+        seed: Env ``i`` of every env id is seeded ``seed + i``.
+        greedy: Argmax actions instead of sampling.
+        num_envs: Envs stepped in parallel.
+        env_kwargs: Overrides applied to every env (e.g. ``{"goal_length": 4}``).
+        check: Called as ``check(env_id, kwargs)`` on every env before its symbols are fitted
+            and before any episode runs (the command's one-line input checks).
+
+    Returns:
+        ``{"env_id", "env_kwargs", "solve_rate", "mean_return", "mean_length", "episodes"}``
+        per env, in order; ``env_kwargs`` are the ones the env ran with (``color_ids``
+        included when :func:`fit_symbols` added it).
+    """
+    resolved = []
+    for env_id in env_ids:
+        kwargs = dict(env_kwargs or {})
+        if env_id is None:
+            env_id = agent.hparams.env_id
+            kwargs = {**(agent.hparams.env_kwargs or {}), **kwargs}
+        if check is not None:
+            check(env_id, kwargs)
+        kwargs = fit_symbols(agent.observation_space, env_id, kwargs)
+        resolved.append((env_id, kwargs))
+    rows = []
+    for env_id, kwargs in resolved:
+        result = agent.evaluate(
+            env_id, episodes=episodes, seed=seed, greedy=greedy, num_envs=num_envs, **kwargs
+        )
+        rows.append({"env_id": env_id, "env_kwargs": kwargs, **result})
+    return rows
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows of :func:`evaluate_presets` as a markdown table (solve rate in %)."""
+    lines = [
+        "| env | env_kwargs | episodes | solve rate (%) | mean return | mean length |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        kwargs = json.dumps(row["env_kwargs"], sort_keys=True) if row["env_kwargs"] else ""
+        lines.append(
+            f"| {row['env_id']} | {kwargs} | {row['episodes']} | {100 * row['solve_rate']:.1f} "
+            f"| {row['mean_return']:.2f} | {row['mean_length']:.1f} |"
+        )
+    return "\n".join(lines)

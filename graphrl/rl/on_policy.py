@@ -3,7 +3,7 @@
 One Lightning ``training_step`` is one *iteration*: collect a rollout of ``num_steps`` steps from
 ``num_envs`` envs, compute GAE, then let the algorithm's :meth:`OnPolicyModule.update` take its
 gradient steps (manual optimisation, so the minibatch loop stays inside one step, which is the
-cheapest plan measured in DESIGN.md). The train "dataloader" is just the iteration numbers, and
+cheapest plan, see docs/architecture.md). The train "dataloader" is just the iteration numbers, and
 ``total_timesteps`` decides how many there are; training stops once they are done whatever
 ``max_epochs`` says. ``max_steps`` counts optimizer steps, as always in Lightning.
 
@@ -32,6 +32,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torch.distributions import Categorical
 
+from graphrl.checks import check_in_unit, check_positive
 from graphrl.rl.evaluation import evaluate_policy
 from graphrl.rl.functional import compute_gae, explained_variance
 from graphrl.rl.policies import PolicyFactory
@@ -91,9 +92,9 @@ class OnPolicyModule(LightningModule, ABC):
                 "policy must be a factory policy(observation_space, num_actions) -> nn.Module, "
                 f"got {policy!r}{hint}"
             )
-        _check_positive(num_envs=num_envs, num_steps=num_steps, total_timesteps=total_timesteps)
-        _check_positive(learning_rate=learning_rate, optimizer_eps=optimizer_eps)
-        _check_unit(gamma=gamma, gae_lambda=gae_lambda)
+        check_positive(num_envs=num_envs, num_steps=num_steps, total_timesteps=total_timesteps)
+        check_positive(learning_rate=learning_rate, optimizer_eps=optimizer_eps)
+        check_in_unit(gamma=gamma, gae_lambda=gae_lambda)
         if optimizer not in ("adam", "rmsprop"):
             raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {optimizer!r}")
         if vector_mode not in ("sync", "async"):
@@ -331,11 +332,17 @@ class OnPolicyModule(LightningModule, ABC):
 
     def _non_finite_message(self, losses: dict[str, Tensor]) -> str:
         bad = [f"{k}={v.item()}" for k, v in losses.items() if not torch.isfinite(v).all()]
-        culprit = ", ".join(bad) if bad else "a loss on another rank (gradients are not finite)"
+        if bad:
+            culprit = ", ".join(bad)
+        elif self.trainer.world_size > 1:
+            culprit = "a loss on another rank (gradients are not finite)"
+        else:
+            culprit = "gradients are not finite (the losses are)"
         lr = self.optimizers().param_groups[0]["lr"]
         return (
-            f"non-finite loss at iteration {self.iteration}: {culprit}; parameters were not "
-            f"updated. Lower learning_rate (now {lr:g}), or check the env's rewards"
+            f"non-finite loss at iteration {self.iteration} (optimizer step "
+            f"{self.trainer.global_step}): {culprit}; parameters were not updated. Lower "
+            f"--model.init_args.learning_rate (now {lr:g}), or check the env's rewards"
         )
 
     # ------------------------------------------------------------------ logging
@@ -421,15 +428,3 @@ def policy_config(policy: PolicyFactory) -> dict[str, Any] | None:
     if not inspect.isclass(policy) or "<locals>" in policy.__qualname__:
         return None
     return {"class_path": f"{policy.__module__}.{policy.__qualname__}", "init_args": init_args}
-
-
-def _check_positive(**values: float) -> None:
-    for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f"{name} must be > 0, got {value}")
-
-
-def _check_unit(**values: float) -> None:
-    for name, value in values.items():
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {value}")

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from graphrl.checks import check_positive
+
 __all__ = ["ActorCriticPolicy", "CNNPolicy", "MLPPolicy", "PolicyFactory", "layer_init"]
 
 
@@ -96,6 +98,7 @@ class MLPPolicy(nn.Module):
         num_layers: int = 2,
     ) -> None:
         super().__init__()
+        check_positive(hidden=hidden, num_layers=num_layers)
         space = _require_box(observation_space, "MLPPolicy")
         _require_num_actions(num_actions, "MLPPolicy")
         if num_layers < 1:
@@ -160,6 +163,7 @@ class CNNPolicy(nn.Module):
         symbol_counts: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
+        check_positive(embedding_dim=embedding_dim, hidden=hidden)
         space = _require_box(observation_space, "CNNPolicy")
         _require_num_actions(num_actions, "CNNPolicy")
         if len(space.shape) != 3 or not np.issubdtype(space.dtype, np.integer):

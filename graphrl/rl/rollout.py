@@ -47,26 +47,18 @@ __all__ = [
 
 VectorMode = Literal["sync", "async"]
 
-_PROJECT_PREFIXES = ("graphrl/", "MiniGrid-")
-
 
 def make_single_env(env_id: str, seed: int | None = None, **env_kwargs: Any) -> gym.Env:
-    """Build one environment.
-
-    Project ids (``graphrl/...`` and ``MiniGrid-...``) go through :func:`graphrl.envs.make_env`,
-    which returns integer-symbol grid observations; any other id is passed to
-    ``gymnasium.make`` (e.g. ids a test registers, or ``CartPole-v1``).
+    """Build one environment with :func:`graphrl.envs.make_env` (every id form it takes).
 
     Args:
-        env_id: Registered environment id.
-        seed: Seed handed to ``graphrl.envs.make_env`` (gymnasium ids are seeded on reset).
+        env_id: A graphrl, ``MiniGrid-*``, gymnasium or ``module:EnvId`` id.
+        seed: Reset seed (also seeds the action space).
         **env_kwargs: Keyword arguments for the env constructor.
     """
-    if env_id.startswith(_PROJECT_PREFIXES):
-        from graphrl.envs import make_env
+    from graphrl.envs import make_env
 
-        return make_env(env_id, seed=seed, **env_kwargs)
-    return gym.make(env_id, **env_kwargs)
+    return make_env(env_id, seed=seed, **env_kwargs)
 
 
 def _check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> int:

@@ -76,7 +76,7 @@ def test_bad_config_is_rejected(set_graph) -> None:
     with pytest.raises(ValueError, match="num_layers must be >= 0"):
         Processor(ProcessorConfig(num_layers=-1), D)
     graph = build_topology("complete")(set_graph(torch.randn(1, 3, D)))
-    with pytest.raises(ValueError, match="layer 'gnn' has no attention weights"):
+    with pytest.raises(ValueError, match="layer 'gnn' returns no attention weights"):
         Processor(ProcessorConfig(layer="gnn"), D)(graph, return_attention_weights=True)
     with pytest.raises(ValueError, match="has 9 relations but the topology gives no edge_type"):
         Processor(ProcessorConfig(layer="rgcn"), D, num_relations=9)(graph)

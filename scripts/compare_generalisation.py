@@ -1,0 +1,117 @@
+"""Nth-farthest on more entities than trained: train variants for one budget, test at larger K.
+
+A driver over ``scripts/compare_supervised.py``'s ``run_config`` (so every run is a ``graphrl
+fit`` + ``test`` of a config plus CLI overrides). For each variant it records test accuracy at
+every K of its DataModule, overall and on the ranks seen in training
+(``test/acc_k16_seen_ranks``), appends one JSON line to ``--out/nth_farthest_k.jsonl`` (so a
+partial sweep keeps what it measured), and writes the markdown table and the accuracy-vs-K plot
+from every line of that file.
+
+Examples:
+    python scripts/compare_generalisation.py --max-minutes 3 --variants shipped count
+    python scripts/compare_generalisation.py --report-only   # table + plot from the JSON lines
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from compare_supervised import budget_args, run_config
+
+CONFIG = "configs/nth_farthest/attention.yaml"
+MIXTURE = "configs/nth_farthest/attention_mixture.yaml"
+NO_LABELS = "--data.init_args.label_features=false"
+COUNT = "--model.processor.layer_kwargs={size_scaling: count, reference_size: 8}"
+VARIANTS: dict[str, tuple[str, list[str], str]] = {
+    "shipped": (CONFIG, [], "K=8, the shipped config (softmax average)"),
+    "count": (CONFIG, [COUNT], "K=8, size_scaling: count"),
+    "count_no_labels": (CONFIG, [COUNT, NO_LABELS], "K=8, count, no label one-hots"),
+    "softmax_no_labels": (CONFIG, [NO_LABELS], "K=8, softmax, no label one-hots"),
+    "log_no_labels": (
+        CONFIG,
+        ["--model.processor.layer_kwargs={size_scaling: log}", NO_LABELS],
+        "K=8, logits scaled by log N, no label one-hots",
+    ),
+    "mixture": (MIXTURE, [], "K ~ U{4..16}, count, no label one-hots"),
+}
+
+
+def collect(name: str, max_minutes: float, runs_dir: str) -> dict:
+    """Fit and test one variant; return its row (accuracies in [0, 1])."""
+    config, extra, what = VARIANTS[name]
+    extra = [*budget_args(config, max_minutes, None, extra), *extra]
+    result = run_config(config, name, extra, runs_dir)
+    ks = [int(n[1:]) for n in result.eval_names]
+    return {
+        "name": name,
+        "what": what,
+        "command": f"graphrl fit --config {config} {' '.join(extra)}",
+        "samples": result.samples,
+        "wall_time_s": result.wall_time_s,
+        "k": ks,
+        "acc": [result.test.get(f"test/acc_k{k}") for k in ks],
+        "acc_seen_ranks": [result.test.get(f"test/acc_k{k}_seen_ranks") for k in ks],
+    }
+
+
+def report(rows: list[dict], out: str) -> None:
+    """Write ``nth_farthest_k.md`` and ``nth_farthest_acc_vs_k.png`` from the rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    all_k = sorted({k for r in rows for k in r["k"]})
+    head = ["variant", "training", "samples", "wall time"]
+    head += [f"k{k} all / seen ranks" for k in all_k]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for r in rows:
+        cells = [r["name"], r["what"], f"{r['samples']:,}", f"{r['wall_time_s'] / 60:.1f} min"]
+        by_k = dict(zip(r["k"], zip(r["acc"], r["acc_seen_ranks"])))
+        for k in all_k:
+            a, s = by_k.get(k, (None, None))
+            cells.append("-" if a is None else f"{100 * a:.1f} / {100 * s:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    with open(os.path.join(out, "nth_farthest_k.md"), "w") as f:
+        f.write("\n".join(lines) + "\n\nCommands:\n\n")
+        f.writelines(f"- `{r['name']}`: `{r['command']}`\n" for r in rows)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, key, title in zip(axes, ("acc", "acc_seen_ranks"), ("all ranks", "ranks seen")):
+        for r in rows:
+            ax.plot(r["k"], [100 * v for v in r[key]], marker="o", label=r["name"])
+        ax.set(xlabel="K (entities at test)", title=f"Nth-farthest, {title}")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "nth_farthest_acc_vs_k.png"), dpi=120)
+    print("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--max-minutes", type=float, default=3.0)
+    parser.add_argument("--out", default="results/generalisation")
+    parser.add_argument("--runs-dir", default="runs/generalisation")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "nth_farthest_k.jsonl")
+    if not args.report_only:
+        for name in args.variants:
+            row = collect(name, args.max_minutes, args.runs_dir)
+            with open(path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+    with open(path) as f:
+        rows = {r["name"]: r for r in map(json.loads, f)}  # the latest run of each variant
+    report(list(rows.values()), args.out)
+
+
+if __name__ == "__main__":
+    main()
