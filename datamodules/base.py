@@ -22,6 +22,12 @@ Sharding: item ``i`` of :class:`ProceduralBatches` is a batch, read through a
 sampler from the trainer's ``global_rank`` and ``world_size``, so under DDP no two ranks see the
 same batch; because :class:`BatchIndexSampler` is a ``DistributedSampler``, Lightning keeps it
 as it is instead of wrapping (and sharding) it a second time.
+
+Exact resume: the training stream is one sequence of batches per rank, and its position is the
+number of batches this rank has trained on, which Lightning keeps in every checkpoint (its loop
+state). Each training epoch starts at that position, so a run resumed mid-epoch continues with
+the next unseen batch and one resumed at an epoch boundary with the next epoch's first; batches
+are a pure function of their index, so no generator state needs saving.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from __future__ import annotations
 import bisect
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -220,14 +226,28 @@ class BatchIndexSampler(DistributedSampler):
       ``num_batches`` is not a multiple of ``world_size`` the last ranks wrap around to the first
       batches, as ``torch.utils.data.DistributedSampler`` pads.
 
+    Resuming (``fresh=True``): given ``position``, each ``__iter__`` starts at stream position
+    ``p = position()`` (batches this rank has already trained on) instead of at ``set_epoch``'s
+    epoch: epoch ``p // len(self)`` from its batch ``p % len(self)`` on, so an interrupted epoch
+    yields only its remaining batches.
+
     Args:
         num_batches: Batches per epoch (the dataset's length).
         rank: This process's global rank.
         world_size: Number of processes.
         fresh: Whether each epoch draws new batch indices.
+        position: Returns the number of batches this rank has consumed so far (the DataModule
+            reads the trainer's restored counter); None: start epochs at ``set_epoch``'s epoch.
     """
 
-    def __init__(self, num_batches: int, rank: int = 0, world_size: int = 1, fresh: bool = True):
+    def __init__(
+        self,
+        num_batches: int,
+        rank: int = 0,
+        world_size: int = 1,
+        fresh: bool = True,
+        position: Callable[[], int] | None = None,
+    ):
         if num_batches < 1:
             raise ValueError(f"num_batches must be >= 1, got {num_batches}")
         if world_size < 1 or not 0 <= rank < world_size:
@@ -236,16 +256,40 @@ class BatchIndexSampler(DistributedSampler):
         self.num_batches = num_batches
         self.fresh = fresh
         self.per_rank = math.ceil(num_batches / world_size)
+        self.position = position
 
     def __iter__(self) -> Iterator[int]:
         local = range(self.rank, self.per_rank * self.num_replicas, self.num_replicas)
         if self.fresh:
-            offset = self.epoch * self.per_rank * self.num_replicas
-            return iter([offset + i for i in local])
+            start = self.epoch * self.per_rank if self.position is None else self.position()
+            epoch, skip = divmod(start, self.per_rank)
+            offset = epoch * self.per_rank * self.num_replicas
+            return iter([offset + i for i in local[skip:]])
         return iter([i % self.num_batches for i in local])
 
     def __len__(self) -> int:
         return self.per_rank
+
+
+class ResumableLoader(DataLoader):
+    """The training loader: it resumes by itself (its sampler starts at the trained-batch count),
+    and its ``state_dict`` says so to Lightning, with the stream layout that count refers to.
+    """
+
+    def state_dict(self) -> dict[str, int]:
+        """``{"batches_per_epoch": per rank, "world_size": ...}`` of the stream."""
+        return {"batches_per_epoch": len(self.sampler), "world_size": self.sampler.num_replicas}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Warn in one line if the checkpoint's stream had another layout (then the position,
+        counted in batches, continues in the new layout: no batch is lost, some may repeat)."""
+        if state != self.state_dict():
+            from lightning.pytorch.utilities import rank_zero_warn
+
+            rank_zero_warn(
+                f"resuming a training stream of {state} with {self.state_dict()}: the data "
+                "continues at the same batch count, in the new layout"
+            )
 
 
 class ProceduralDataModule(L.LightningDataModule, ABC):
@@ -365,15 +409,30 @@ class ProceduralDataModule(L.LightningDataModule, ABC):
             return 0, 1
         return self.trainer.global_rank, self.trainer.world_size
 
+    def _trained_batches(self) -> int:
+        """Training batches this rank has trained on, from the trainer's (checkpointed) loop state.
+
+        ``processed``, not ``completed``: a checkpoint written at the end of a batch counts that
+        batch as processed but not yet completed, and it must not be drawn again on resume.
+        """
+        return self.trainer.fit_loop.epoch_loop.batch_progress.total.processed
+
     def _loader(self, dataset: ProceduralBatches, fresh: bool) -> DataLoader:
         rank, world_size = self._rank_and_world_size()
-        sampler = BatchIndexSampler(len(dataset), rank=rank, world_size=world_size, fresh=fresh)
-        return DataLoader(
+        trains = fresh and getattr(self.trainer, "fit_loop", None) is not None
+        position = self._trained_batches if trains else None
+        sampler = BatchIndexSampler(
+            len(dataset), rank=rank, world_size=world_size, fresh=fresh, position=position
+        )
+        return (ResumableLoader if trains else DataLoader)(
             dataset,
             batch_size=None,
             sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # Its own generator: starting an iterator draws a worker base seed, which would
+            # otherwise come from torch's global RNG and shift dropout etc. after a resume.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def train_dataset(self) -> ProceduralBatches:

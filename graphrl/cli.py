@@ -20,6 +20,7 @@ import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
+from graphrl import checkpoints
 from graphrl.callbacks import MetricsJSON, PredictionsFile
 from graphrl.checks import check_accelerator, check_env, check_writable_dir
 from graphrl.console import progress_bar_for, quiet_lightning
@@ -87,6 +88,12 @@ class GraphRLCLI(LightningCLI):
         return super()._instantiate_trainer(config, [*callbacks, *([bar] if bar else [])])
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            f"--{checkpoints.RESUME_FLAG}",
+            action="store_true",
+            help="resume from the newest last.ckpt of trainer.default_root_dir if there is one, "
+            "else start a new run (implies --ckpt_path last)",
+        )
         if not self.link_data:
             return
         # Sizes the data decides flow into the model at instantiation, never written in YAML.
@@ -105,10 +112,27 @@ class GraphRLCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)
+        sub = self.config.get("subcommand")
+        if sub and "ckpt_path" in self.config[sub]:
+            # ``last`` / ``version_N`` / a run dir -> the newest last.ckpt of the run root.
+            cfg = self.config[sub]
+            resume = bool(cfg.get(checkpoints.RESUME_FLAG))
+            root = cfg.trainer.default_root_dir or os.getcwd()
+            cfg.ckpt_path = checkpoints.resolve_ckpt_path(cfg.ckpt_path, root, resume)
         # Before Lightning reads the checkpoint's hyperparameters (a torch traceback otherwise).
         ckpt = self._sub_config().get("ckpt_path")
         if isinstance(ckpt, str) and ckpt not in CKPT_KEYWORDS:
             check_checkpoint(ckpt)
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI's loads the checkpoint's hparams over the config and the command line;
+        # here the config wins (checked in after_instantiate_classes).
+        return
+
+    def after_instantiate_classes(self) -> None:
+        ckpt = self._sub_config().get("ckpt_path")
+        if ckpt and os.path.isfile(ckpt):
+            checkpoints.check_checkpoint_fits(ckpt, self.model)
 
     def instantiate_classes(self) -> None:
         self._check_before_work()

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torch.distributions import Categorical
 
@@ -119,6 +120,7 @@ class OnPolicyModule(LightningModule, ABC):
         self._shuffle: torch.Generator | None = None
         self._fit_start: tuple[float, int] = (0.0, 0)
         self._recurrent_resume: dict[str, Any] | None = None  # states read from a checkpoint
+        self._rollout_to_restore: dict[str, Any] | None = None
 
     @property
     def samples_seen(self) -> int:
@@ -180,6 +182,8 @@ class OnPolicyModule(LightningModule, ABC):
             self.collector.load_recurrent_state_dict(self._recurrent_resume)
             self._recurrent_resume = None
         self._shuffle = torch.Generator().manual_seed(self.hparams.seed + self.global_rank)
+        if self._rollout_to_restore is not None:
+            self._restore_rollout(self._rollout_to_restore)
 
     def teardown(self, stage: str) -> None:
         if self.collector is not None:
@@ -217,6 +221,13 @@ class OnPolicyModule(LightningModule, ABC):
             checkpoint["recurrent_collector"] = self.collector.recurrent_state_dict()
         cls = type(self)
         checkpoint["graphrl_module_class"] = f"{cls.__module__}.{cls.__qualname__}"
+        if self.collector is not None and self._shuffle is not None:
+            # Rank 0's envs and shuffle stream (the checkpoint is written by rank 0 only).
+            checkpoint["on_policy"]["rollout"] = {
+                "env_spec": self._env_spec(),
+                "collector": self.collector.state_dict(),
+                "shuffle": self._shuffle.get_state(),
+            }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("on_policy", {})
@@ -228,6 +239,40 @@ class OnPolicyModule(LightningModule, ABC):
                 self.collector.load_recurrent_state_dict(recurrent)
             else:
                 self._recurrent_resume = recurrent
+        self._rollout_to_restore = state.get("rollout")
+        if self.collector is not None and self._rollout_to_restore is not None:
+            self._restore_rollout(self._rollout_to_restore)
+
+    def _env_spec(self) -> dict[str, Any]:
+        """What the stored envs must match to be restored into this run."""
+        hp = self.hparams
+        world_size = self.trainer.world_size if self._trainer is not None else 1
+        keys = ("env_id", "env_kwargs", "num_envs", "seed", "vector_mode")
+        return {**{key: hp[key] for key in keys}, "world_size": world_size}
+
+    def _restore_rollout(self, state: dict[str, Any]) -> None:
+        """Continue the saved envs, episodes and shuffle stream, where they fit this run.
+
+        Under DDP (each rank has its own envs, only rank 0's are saved), for async envs, or when
+        the env settings changed, the envs restart from their seeds instead (said in one line).
+        """
+        assert self.collector is not None and self._shuffle is not None
+        self._rollout_to_restore = None
+        spec = self._env_spec()
+        if state["env_spec"] != spec or spec["world_size"] != 1:
+            changed = [k for k in spec if state["env_spec"].get(k) != spec[k]] or ["world_size"]
+            rank_zero_warn(
+                f"resuming with fresh envs (reset with their seeds): the checkpoint's envs "
+                f"cannot continue in this run ({', '.join(changed)} differ or > 1 process)"
+            )
+            return
+        self.collector.load_state_dict(state["collector"])
+        self._shuffle.set_state(state["shuffle"])
+        if state["collector"]["envs"] is None:
+            rank_zero_warn(
+                "resuming with fresh envs (reset with their seeds): async envs live in other "
+                "processes and are not in the checkpoint; use vector_mode=sync for exact resume"
+            )
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         if self.collector is None:

@@ -22,6 +22,7 @@ later episodes draw from that env's own generator, so no two envs of a run share
 from __future__ import annotations
 
 import functools
+import pickle
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -199,6 +200,29 @@ class EpisodeTracker:
         returns, lengths, solved = (np.concatenate(parts) for parts in zip(*self._finished))
         self._finished = []
         return EpisodeStats(returns, lengths, solved)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The running returns and lengths (``[N]`` tensors) and the finished, unpopped episodes."""
+        stats = self.pop()
+        self._finished = [(stats.returns, stats.lengths, stats.solved)] if len(stats) else []
+        return {
+            "return": torch.from_numpy(self._return.copy()),
+            "length": torch.from_numpy(self._length.copy()),
+            "finished": [
+                torch.from_numpy(a.copy()) for a in (stats.returns, stats.lengths, stats.solved)
+            ],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (for the same ``num_envs``)."""
+        if tuple(state["return"].shape) != (self.num_envs,):
+            raise ValueError(
+                f"episode tracker state is for {state['return'].shape[0]} envs, not {self.num_envs}"
+            )
+        self._return = state["return"].numpy().copy()
+        self._length = state["length"].numpy().copy()
+        returns, lengths, solved = (t.numpy().copy() for t in state["finished"])
+        self._finished = [(returns, lengths, solved)] if len(returns) else []
 
 
 def solved_flags(info: dict[str, Any], num_envs: int) -> np.ndarray | None:
@@ -396,6 +420,47 @@ class RolloutCollector:
             obs = torch.as_tensor(next_obs).to(device)
         buffer.next_value.copy_(policy(obs)[1])
         return buffer
+
+    @property
+    def envs_restorable(self) -> bool:
+        """Whether :meth:`state_dict` can hold the envs themselves (a ``SyncVectorEnv``)."""
+        return isinstance(self.envs, gym.vector.SyncVectorEnv)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the next rollout continues from: the envs, their current observations, the
+        episodes in flight.
+
+        Sync vector envs are pickled whole, one ``bytes`` per sub-env (with their ``np_random``
+        and the episode in progress), so a restored collector steps on exactly as this one
+        would. Async envs live in other processes: only ``"envs": None`` is stored, and
+        :meth:`load_state_dict` leaves the collector to reset them with its seeds.
+        """
+        envs = None
+        if self.envs_restorable and self._next_obs is not None:
+            envs = [pickle.dumps(env) for env in self.envs.envs]
+        return {
+            "envs": envs,
+            "next_obs": None if self._next_obs is None else torch.from_numpy(self._next_obs.copy()),
+            "episodes": self.episodes.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned.
+
+        Unpickles the stored envs: load only checkpoints you trust (as for any pickle). Without
+        stored envs (async, or saved before the first rollout) the next :meth:`collect` resets
+        every env with its seed and the episode tracker starts empty, as at the start of a run.
+        """
+        if state["envs"] is None:
+            self._next_obs = None
+            return
+        if len(state["envs"]) != self.num_envs:
+            raise ValueError(f"collector state has {len(state['envs'])} envs, not {self.num_envs}")
+        for env in self.envs.envs:
+            env.close()
+        self.envs.envs = [pickle.loads(blob) for blob in state["envs"]]
+        self._next_obs = state["next_obs"].numpy().copy()
+        self.episodes.load_state_dict(state["episodes"])
 
     def close(self) -> None:
         """Close the vector env (and its worker processes in async mode)."""
