@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
+from graphrl.rl.observations import as_observation
 from graphrl.rl.rollout import EpisodeStats, make_vector_env, solved_flags
 
 __all__ = ["evaluate_policy"]
@@ -63,7 +64,7 @@ def evaluate_policy(
                     "steps; does the env have a time limit?"
                 )
             steps += 1
-            logits, _ = policy(torch.as_tensor(obs).to(device))
+            logits, _ = policy(as_observation(obs, envs.single_observation_space, device))
             if greedy:
                 action = logits.argmax(-1)
             else:
