@@ -321,6 +321,11 @@ class VectorEncoder(nn.Module):
             self.mlp = nn.Linear(in_channels, out_channels)
         self.global_proj = nn.Linear(global_channels, out_channels) if global_channels else None
 
+    @property
+    def global_node(self) -> bool:
+        """True when the graph has one extra node (the last slot) for the global features."""
+        return self.global_proj is not None and self.globals_as == "node"
+
     def present(self, entities: Tensor) -> Tensor:
         """``[B, N]`` bool: the entities that exist by the ``presence`` rule."""
         if self.presence == "all":
@@ -359,7 +364,7 @@ class VectorEncoder(nn.Module):
             )
         if self.global_proj is not None:
             glob = self.global_proj(items.globals.reshape(b, -1).float())  # [B, D]
-            if self.globals_as == "node":
+            if self.global_node:
                 x = torch.cat([x, glob.unsqueeze(1)], dim=1)
                 pos = torch.cat([pos, pos.new_zeros(b, 1, pos.shape[-1])], dim=1)
                 mask = torch.cat([mask, mask.new_ones(b, 1)], dim=1)

@@ -256,7 +256,8 @@ class GraphActorCritic(nn.Module):
         for action ids past this batch's largest graph."""
         b = pooled.shape[0]
         nodes, mask = out.nodes, out.mask
-        entity_slots = nodes.shape[1] - (1 if self._has_global_node() else 0)
+        global_node = getattr(self.backbone.encoder, "global_node", False)
+        entity_slots = nodes.shape[1] - int(global_node)
         if entity_slots > self.num_actions:
             raise ValueError(
                 f"pointer head: {entity_slots} entities but only {self.num_actions} actions"
@@ -266,10 +267,6 @@ class GraphActorCritic(nn.Module):
         logits = logits.masked_fill(~head_in.mask.any(1, keepdim=True), 0.0)  # no entity at all
         pad = logits.new_full((b, self.num_actions - entity_slots), float("-inf"))
         return torch.cat([logits, pad], dim=1)
-
-    def _has_global_node(self) -> bool:
-        encoder = self.backbone.encoder
-        return getattr(encoder, "global_proj", None) is not None and encoder.globals_as == "node"
 
     @torch.no_grad()
     def attention_maps(self, obs: Observation) -> list[Tensor]:

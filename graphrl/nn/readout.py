@@ -61,8 +61,8 @@ class MeanReadout(SumReadout):
         return super().forward(graph, x) / count
 
 
-@READOUTS.register("ego")
-class EgoReadout(Readout):
+@READOUTS.register("own_node")
+class OwnNodeReadout(Readout):
     """The first entity's features: the agent's own node (highway-env lists the ego vehicle
     first). After an attention layer on a complete graph this is Leurent & Mercat's (2019)
     ego-attention: the ego's query over every vehicle."""

@@ -3,7 +3,9 @@
 The collector steps a ``gymnasium`` vector env ``num_steps`` times, running the policy once per
 step on the whole batch of observations under ``torch.no_grad()``, and writes into tensors of
 shape ``[T, N, ...]`` (``T = num_steps``, ``N = num_envs``) that stay on the model's device
-between rollouts. Nothing here loops over environments in Python.
+between rollouts. Nothing here loops over environments in Python. Observations of every kind
+the agents accept (arrays, ``Dict`` s of arrays, variable-size ``Graph`` s) are stored by the
+containers of :mod:`graphrl.rl.observations`, which index like one ``[T, N, ...]`` tensor.
 
 Autoreset: the vector envs use gymnasium's **same-step** autoreset
 (``AutoresetMode.SAME_STEP``). When an episode ends at step ``t``, ``step`` returns that step's

@@ -50,3 +50,11 @@ def test_given_without_env_edges_says_what_to_do() -> None:
     graph = VectorEncoder(4, 8)(torch.randn(2, 3, 4))
     with pytest.raises(ValueError, match="topology 'given' needs the env's edges"):
         build_topology("given")(graph)
+
+
+def test_own_node_readout_is_the_first_entitys_node() -> None:
+    from graphrl.nn import build_readout
+
+    graph = VectorEncoder(4, 8)(torch.randn(3, 5, 4))
+    x = torch.randn(15, 8)
+    torch.testing.assert_close(build_readout("own_node", 8)(graph, x), x.view(3, 5, 8)[:, 0])
