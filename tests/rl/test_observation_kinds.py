@@ -249,3 +249,23 @@ def test_the_cli_reports_an_unaccepted_space_in_one_line(tmp_path: Path) -> None
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert "Traceback" not in result.stderr
     assert "Tuple(Discrete(32)" in lines[-1] and "accepted: Box" in lines[-1]
+
+
+def test_entities_key_picks_the_entity_set_of_a_dict_and_the_rest_are_globals() -> None:
+    space = gym.spaces.Dict(
+        {
+            "cars": gym.spaces.Box(-1, 1, (4, 3), np.float32),
+            "lanes": gym.spaces.Box(-1, 1, (2, 5), np.float32),
+        }
+    )
+    with pytest.raises(
+        ValueError, match="2 entity sets .* name one with the policy's entities_key"
+    ):
+        GraphActorCritic(space, 4)
+    policy = GraphActorCritic(space, 4, channels=16, entities_key="cars", action_head="pointer")
+    assert policy.layout.global_keys == ["lanes"] and policy.layout.global_channels == 10
+    obs = ObsDict({"cars": torch.randn(3, 4, 3), "lanes": torch.randn(3, 2, 5)})
+    logits, value = policy(obs)
+    assert logits.shape == (3, 4) and value.shape == (3,)
+    other = GraphActorCritic(space, 2, channels=16, entities_key="lanes", action_head="pointer")
+    assert other(obs)[0].shape == (3, 2)
