@@ -259,7 +259,7 @@ def test_entities_key_picks_the_entity_set_of_a_dict_and_the_rest_are_globals() 
         }
     )
     with pytest.raises(
-        ValueError, match="2 entity sets .* name one with the policy's entities_key"
+        ValueError, match=r"2 entity sets .* name one with the policy's entities_key"
     ):
         GraphActorCritic(space, 4)
     policy = GraphActorCritic(space, 4, channels=16, entities_key="cars", action_head="pointer")
