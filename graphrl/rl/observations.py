@@ -83,7 +83,7 @@ class GraphObs:
     Attributes:
         nodes: ``[*batch, n, F]`` node features (zeros in padding slots).
         node_mask: ``[*batch, n]`` bool, real nodes.
-        edge_links: ``[*batch, m, 2]`` long ``(source, target)`` node indices within the graph.
+        edge_links: ``[*batch, m, 2]`` int32 ``(source, target)`` node indices within the graph.
         edge_mask: ``[*batch, m]`` bool, real edges.
         edges: ``[*batch, m, Fe]`` edge features, or None when the space has none.
     """
@@ -192,7 +192,7 @@ class GraphObs:
         nodes[node_rows, node_cols] = nodes_cat
         node_mask = np.zeros((b, n), bool)
         node_mask[node_rows, node_cols] = True
-        edge_links = np.zeros((b, m, 2), np.int64)
+        edge_links = np.zeros((b, m, 2), np.int32)  # node ids within a graph
         edge_mask = np.zeros((b, m), bool)
         edges = None
         if m:
@@ -300,7 +300,7 @@ def allocate_observations(
                 device=device,
             ),
             node_mask=torch.zeros((*batch, 0), dtype=torch.bool, device=device),
-            edge_links=torch.zeros((*batch, 0, 2), dtype=torch.long, device=device),
+            edge_links=torch.zeros((*batch, 0, 2), dtype=torch.int32, device=device),
             edge_mask=torch.zeros((*batch, 0), dtype=torch.bool, device=device),
             edges=edges,
         )

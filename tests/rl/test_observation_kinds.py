@@ -119,7 +119,7 @@ def test_graph_storage_grows_to_the_rollout_max_and_restarts_each_rollout() -> N
     for b, graph in enumerate(graphs):
         assert torch.equal(step.nodes[b, : len(graph.nodes)], torch.as_tensor(graph.nodes))
         m = len(graph.edge_links)
-        assert torch.equal(step.edge_links[b, :m], torch.as_tensor(graph.edge_links))
+        assert torch.equal(step.edge_links[b, :m].long(), torch.as_tensor(graph.edge_links))
         assert not step.edge_mask[b, m:].any()
     from graphrl.rl.observations import allocate_observations
 
