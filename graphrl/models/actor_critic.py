@@ -137,7 +137,8 @@ class GraphActorCritic(nn.Module):
             edges, ...), or a list of names combined as typed relations (``[given, complete]``).
         topology_kwargs: The topology's arguments (for a list: ``{name: {arg: value}}``).
         processor: Layer type and depth (``attention`` with 2 layers by default).
-        readout: ``max`` (Zambaldi), ``mean``, ``sum`` or ``attention``.
+        readout: ``max`` (Zambaldi), ``mean``, ``sum``, ``attention`` or ``own_node`` (the
+            first entity, the agent itself: ego-attention).
         hidden: Width of the MLP between readout and heads (0: heads on the readout).
         action_head: ``pooled`` (logits from the pooled vector) or ``pointer`` (one logit per
             entity from its own node embedding: ``Discrete(N)`` actions that name an entity;
