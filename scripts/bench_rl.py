@@ -10,8 +10,15 @@ Prints one JSON line per comparison, ``{"name", "ours_sps", "reference_sps", "ra
   backward passes (update), timed alone on the same batch sizes, would allow (target >= 0.77).
 - ``graph_build_share``: the share of a PPO iteration spent building entity graphs (encoder +
   topology), from timers around those modules during real training (target < 5%).
+- ``graph_obs_vs_padded``: PPO env-steps/s and rollout observation memory of an env with
+  ``spaces.Graph`` observations (4 to 32 nodes a step, a declared maximum of 128), stored padded
+  to each rollout's largest graph and trimmed per minibatch, against the same env with its
+  observation padded to the maximum (a ``Box(128, F + 1)`` entity set with a presence column);
+  the same attention agent (complete topology) on both. ``ratio``: steps/s graph / padded;
+  ``memory_ratio``: padded bytes / graph bytes (higher is better for both).
 
     python scripts/bench_rl.py [--env MiniGrid-Empty-8x8-v0] [--timesteps 16384] [--quick]
+    python scripts/bench_rl.py --only-graph   # just the graph_obs_vs_padded row
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 import time
 from contextlib import contextmanager
 
+import gymnasium as gym
 import lightning as L
 import numpy as np
 import torch
@@ -28,7 +36,93 @@ import torch
 from graphrl.models import GraphActorCritic
 from graphrl.nn import ProcessorConfig
 from graphrl.rl import PPO, MLPPolicy
-from graphrl.rl.rollout import env_spaces, make_vector_env
+from graphrl.rl.observations import observation_nbytes
+from graphrl.rl.rollout import RolloutCollector, env_spaces, make_vector_env
+
+GRAPH_MAX_NODES = 128
+
+
+class VariableGraphs(gym.Env):
+    """A random graph of 4..32 nodes (features ``[is_target, noise]``, a chain of edges) each
+    step; reward 1 for naming the target node. Declares at most ``GRAPH_MAX_NODES`` nodes."""
+
+    def __init__(self) -> None:
+        box = gym.spaces.Box(-1.0, 1.0, (2,))
+        self.observation_space = gym.spaces.Graph(box, gym.spaces.Discrete(1))
+        self.action_space = gym.spaces.Discrete(GRAPH_MAX_NODES)
+
+    def _graph(self) -> gym.spaces.GraphInstance:
+        n = int(self.np_random.integers(4, 33))
+        nodes = np.zeros((n, 2), np.float32)
+        nodes[:, 1] = self.np_random.uniform(-1, 1, n)
+        self.target = int(self.np_random.integers(n))
+        nodes[self.target, 0] = 1.0
+        links = np.stack([np.arange(n - 1), np.arange(1, n)], 1)
+        return gym.spaces.GraphInstance(nodes, np.zeros(n - 1, np.int64), links)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        return self._graph(), {}
+
+    def step(self, action):
+        reward = float(int(action) == self.target)
+        self.steps += 1
+        return self._graph(), reward, self.steps >= 16, False, {}
+
+
+class PaddedToMax(gym.ObservationWrapper):
+    """The same env, its graphs padded to ``GRAPH_MAX_NODES`` rows ``[presence, features]``."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (GRAPH_MAX_NODES, 3), np.float32)
+
+    def observation(self, graph: gym.spaces.GraphInstance) -> np.ndarray:
+        rows = np.zeros((GRAPH_MAX_NODES, 3), np.float32)
+        rows[: len(graph.nodes), 0] = 1.0
+        rows[: len(graph.nodes), 1:] = graph.nodes
+        return rows
+
+
+gym.register("bench_rl/VariableGraphs-v0", entry_point=VariableGraphs)
+gym.register("bench_rl/PaddedGraphs-v0", entry_point=lambda: PaddedToMax(VariableGraphs()))
+
+
+def entity_attention_policy(observation_space, num_actions):
+    """The same attention agent for Graph and padded entity-set observations (pointer actions)."""
+    presence = {"presence": 0} if isinstance(observation_space, gym.spaces.Box) else {}
+    return GraphActorCritic(
+        observation_space,
+        num_actions,
+        channels=32,
+        encoder="vectors",
+        encoder_kwargs=presence,
+        topology="complete",
+        processor=ProcessorConfig(layer="attention", num_layers=1, heads=2),
+        hidden=32,
+        action_head="pointer",
+    )
+
+
+def graph_vs_padded(args) -> dict[str, float]:
+    """PPO env-steps/s and rollout observation bytes, Graph storage against padded-to-max."""
+    out: dict[str, float] = {}
+    saved_env = args.env
+    for name, env_id in (
+        ("graph", "bench_rl/VariableGraphs-v0"),
+        ("padded", "bench_rl/PaddedGraphs-v0"),
+    ):
+        args.env = env_id
+        torch.manual_seed(0)
+        sps, module = train_ours(entity_attention_policy, args, args.timesteps)
+        out[f"{name}_sps"] = sps
+        seeds = list(range(args.num_envs))
+        collector = RolloutCollector(make_vector_env(env_id, seeds), args.num_steps, seeds)
+        out[f"{name}_obs_bytes"] = observation_nbytes(collector.collect(module.policy).obs)
+        collector.close()
+    args.env = saved_env
+    return out
 
 
 def attention_policy(observation_space, num_actions):  # a factory PPO calls with the spaces
@@ -161,6 +255,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-sb3", action="store_true", help="skip the SB3 comparison")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument("--only-graph", action="store_true", help="only graph_obs_vs_padded")
     args = parser.parse_args()
     if args.quick:
         args.timesteps, args.num_steps, args.update_epochs = 2 * args.num_envs * 16, 16, 2
@@ -177,6 +272,10 @@ def main() -> None:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
+
+    if args.only_graph:
+        print_graph_row(args)
+        return
 
     if not args.no_sb3:
         try:
@@ -219,6 +318,27 @@ def main() -> None:
             f"| {r['name']} | {r['ours_sps']:.0f} | {r['reference_sps']:.0f} | {r['ratio']:.2f} |"
         )
     print(f"| graph_build_share | {100 * share:.1f}% of an iteration | target < 5% | |")
+    print_graph_row(args)
+
+
+def print_graph_row(args) -> None:
+    """The ``graph_obs_vs_padded`` JSON line and table row."""
+    g = graph_vs_padded(args)
+    row = {
+        "name": "graph_obs_vs_padded",
+        "ours_sps": round(g["graph_sps"], 1),
+        "reference_sps": round(g["padded_sps"], 1),
+        "ratio": round(g["graph_sps"] / g["padded_sps"], 3),
+        "ours_obs_mib": round(g["graph_obs_bytes"] / 2**20, 3),
+        "reference_obs_mib": round(g["padded_obs_bytes"] / 2**20, 3),
+        "memory_ratio": round(g["padded_obs_bytes"] / g["graph_obs_bytes"], 2),
+    }
+    print(json.dumps(row), flush=True)
+    print(
+        f"| graph_obs_vs_padded | {row['ours_sps']:.0f} | {row['reference_sps']:.0f} | "
+        f"{row['ratio']:.2f} (rollout obs {row['ours_obs_mib']} MiB vs "
+        f"{row['reference_obs_mib']} MiB, {row['memory_ratio']}x less) |"
+    )
 
 
 if __name__ == "__main__":

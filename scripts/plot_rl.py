@@ -43,13 +43,20 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="output path without extension")
     parser.add_argument("--window", type=int, default=100_000)
     parser.add_argument("--title", default="")
+    parser.add_argument(
+        "--metric",
+        default="charts/solve_rate",
+        help="tag of the left panel and the table (e.g. charts/episodic_length for envs "
+        "that report no solve flag)",
+    )
     args = parser.parse_args()
+    metric_name = args.metric.rsplit("/", 1)[-1].replace("_", " ")
     runs = dict(r.split("=", 1) for r in args.run)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     rows = []
     for label, log_dir in runs.items():
-        x, solve = curve(log_dir, "charts/solve_rate")
+        x, solve = curve(log_dir, args.metric)
         xr, ret = curve(log_dir, "charts/episodic_return")
         axes[0].plot(x, smooth(solve), label=label)
         axes[1].plot(xr, smooth(ret), label=label)
@@ -66,7 +73,7 @@ def main() -> None:
                 edges,
             )
         )
-    for ax, name in zip(axes, ("solve rate", "episodic return")):
+    for ax, name in zip(axes, (metric_name, "episodic return")):
         ax.set_xlabel("env steps")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
         ax.set_ylabel(name)
@@ -88,7 +95,10 @@ def main() -> None:
         cells += [""] * (len(longest) - 1 - len(cells))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     with open(args.out + ".md", "w") as f:
-        f.write(f"Solve rate per {args.window // 1000}k env steps (training episodes)\n\n")
+        f.write(
+            f"{metric_name.capitalize()} per {args.window // 1000}k env steps "
+            "(training episodes)\n\n"
+        )
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"wrote {args.out}.png and {args.out}.md")

@@ -44,6 +44,11 @@ class EntityGraph:
             already restricted to real entities, or None when the edges only exist as a list.
             ``complete`` is the special case where every real pair is connected.
         complete: True when every real entity receives from every real entity (self included).
+        given_edge_index: ``[2, E]`` the env's own edges (``j -> i``, batch node indices), for
+            the ``given`` topology; None when the observation has no edges.
+        given_edge_type: ``[E]`` long relation ids of the env's edges (a ``Discrete`` edge
+            space), or None.
+        context: ``[B, D]`` global features that condition the readout, or None.
     """
 
     x: Tensor
@@ -56,6 +61,9 @@ class EntityGraph:
     topology: str | None = None
     dense_adj: Tensor | None = None
     complete: bool = False
+    given_edge_index: Tensor | None = field(default=None, repr=False)
+    given_edge_type: Tensor | None = field(default=None, repr=False)
+    context: Tensor | None = field(default=None, repr=False)
     _edge_index: Tensor | None = field(default=None, repr=False)
     _edge_builder: Callable[[], tuple[Tensor, Tensor | None]] | None = field(
         default=None, repr=False

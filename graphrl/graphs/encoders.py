@@ -10,6 +10,7 @@ them the same way whatever the data.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -81,6 +82,8 @@ class GridEncoder(nn.Module):
         obs: ``[B, H, W, C]`` integer symbols -> graph with ``N = H * W`` nodes (row-major),
         ``pos = (row, col)``.
     """
+
+    takes = "grid"  # the observation kind it reads: (H, W, C) grids
 
     def __init__(
         self, symbol_counts: Sequence[int], out_channels: int = 64, positional: str = "raw"
@@ -183,6 +186,8 @@ class PixelEncoder(nn.Module):
         obs: ``[B, H, W, C]`` uint8 or float image -> graph with ``N = h * w`` nodes.
     """
 
+    takes = "grid"
+
     def __init__(
         self,
         in_channels: int = 3,
@@ -225,24 +230,87 @@ class PixelEncoder(nn.Module):
         )
 
 
+@dataclass
+class EntitySet:
+    """An entity-set observation batch in the one form the ``vectors`` encoder reads.
+
+    Policies build it from their observation space (``Box (N, F)``, a ``Dict`` of an entity
+    set plus globals, or a padded ``Graph``); supervised data passes plain tensors instead.
+
+    Attributes:
+        entities: ``[B, N, F]`` entity features.
+        mask: ``[B, N]`` bool, entities that exist (None: decided by the encoder's presence).
+        globals: ``[B, G]`` global features (held key, goal, time), or None.
+        edge_links: ``[B, M, 2]`` the env's own edges ``(source, target)`` within each graph.
+        edge_mask: ``[B, M]`` bool, real edges.
+        edge_types: ``[B, M]`` long relation ids of the edges, or None (untyped).
+    """
+
+    entities: Tensor
+    mask: Tensor | None = None
+    globals: Tensor | None = None
+    edge_links: Tensor | None = None
+    edge_mask: Tensor | None = None
+    edge_types: Tensor | None = None
+
+
+PRESENCE_RULES = ("all", "nonzero")
+
+
 @ENCODERS.register("vectors")
 class VectorEncoder(nn.Module):
     """A set of vectors, one entity each, through a shared MLP.
+
+    Absent entities (padding) are masked: they get no edges and readouts and pointer heads
+    ignore them. Which entities are present is the caller's ``mask`` and, in config,
+    ``presence``: a feature column whose value > 0.5 marks presence (highway-env's
+    ``presence``), ``"nonzero"`` (all-zero rows are absent) or ``"all"``.
+
+    Global features (an :class:`EntitySet` with ``globals``) enter as one extra node appended
+    after the entity slots (``globals_as="node"``: entities attend to it and it is pooled), or
+    condition the readout (``globals_as="readout"``: ``graph.context [B, D]``, added to the
+    pooled vector by the model).
 
     Args:
         in_channels: Feature width ``F`` of each vector.
         out_channels: Entity width ``D``.
         hidden_channels: Width of the hidden layer (0 for a single linear map).
+        presence: ``"all"``, ``"nonzero"`` or the index of a presence feature.
+        global_channels: Width ``G`` of the global features (0: none).
+        globals_as: ``"node"`` or ``"readout"``.
 
     Shapes:
-        obs: ``[B, N, F]``; mask: ``[B, N]`` bool (default all True); pos: ``[B, N, P]``
-        coordinates for distance topologies (default the vectors themselves).
+        obs: ``[B, N, F]`` or an ``EntitySet``; mask: ``[B, N]`` bool (default all True); pos:
+        ``[B, N, P]`` coordinates for distance topologies (default the vectors themselves).
+        The graph has ``N`` node slots, ``N + 1`` with a global node (the last slot).
     """
 
-    def __init__(self, in_channels: int, out_channels: int = 64, hidden_channels: int = 0) -> None:
+    takes = "set"
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int = 64,
+        hidden_channels: int = 0,
+        presence: int | str = "all",
+        global_channels: int = 0,
+        globals_as: str = "node",
+    ) -> None:
         super().__init__()
+        if isinstance(presence, str) and presence not in PRESENCE_RULES:
+            raise ValueError(
+                f"presence must be a feature index or one of {PRESENCE_RULES}, got {presence!r}"
+            )
+        if isinstance(presence, int) and not 0 <= presence < in_channels:
+            raise ValueError(
+                f"presence feature {presence} is not a column of the {in_channels} features"
+            )
+        if globals_as not in ("node", "readout"):
+            raise ValueError(f"globals_as must be 'node' or 'readout', got {globals_as!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.presence = presence
+        self.globals_as = globals_as
         if hidden_channels:
             self.mlp: nn.Module = nn.Sequential(
                 nn.Linear(in_channels, hidden_channels),
@@ -251,31 +319,89 @@ class VectorEncoder(nn.Module):
             )
         else:
             self.mlp = nn.Linear(in_channels, out_channels)
+        self.global_proj = nn.Linear(global_channels, out_channels) if global_channels else None
+
+    @property
+    def global_node(self) -> bool:
+        """True when the graph has one extra node (the last slot) for the global features."""
+        return self.global_proj is not None and self.globals_as == "node"
+
+    def present(self, entities: Tensor) -> Tensor:
+        """``[B, N]`` bool: the entities that exist by the ``presence`` rule."""
+        if self.presence == "all":
+            return torch.ones(entities.shape[:2], dtype=torch.bool, device=entities.device)
+        if self.presence == "nonzero":
+            return (entities != 0).any(-1)
+        return entities[..., self.presence] > 0.5
 
     def forward(
-        self, obs: Tensor, mask: Tensor | None = None, pos: Tensor | None = None
+        self, obs: Tensor | EntitySet, mask: Tensor | None = None, pos: Tensor | None = None
     ) -> EntityGraph:
-        if obs.dim() != 3 or obs.shape[-1] != self.in_channels:
+        items = obs if isinstance(obs, EntitySet) else EntitySet(obs, mask)
+        entities = items.entities
+        if entities.dim() != 3 or entities.shape[-1] != self.in_channels:
             raise ValueError(
                 f"VectorEncoder expects [B, N, F={self.in_channels}] vectors; got shape "
-                f"{tuple(obs.shape)} (set in_channels to the data's feature width)"
+                f"{tuple(entities.shape)} (set in_channels to the data's feature width)"
             )
-        b, n, _ = obs.shape
-        if mask is None:
-            mask = torch.ones(b, n, dtype=torch.bool, device=obs.device)
-        elif mask.shape != (b, n):
-            raise ValueError(f"mask must be [B, N]={(b, n)}, got {tuple(mask.shape)}")
+        b, n, _ = entities.shape
+        mask = self.present(entities)
+        if items.mask is not None:
+            if items.mask.shape != (b, n):
+                raise ValueError(f"mask must be [B, N]={(b, n)}, got {tuple(items.mask.shape)}")
+            mask = mask & items.mask.bool()
         if pos is None:
-            pos = obs
+            pos = entities
         elif pos.dim() != 3 or pos.shape[:2] != (b, n):
             raise ValueError(f"pos must be [B, N, P] with B, N={(b, n)}, got {tuple(pos.shape)}")
-        x = self.mlp(obs.float())
+        x = self.mlp(entities.float())
+        pos = pos.float()
+        context = None
+        if (items.globals is None) != (self.global_proj is None):
+            raise ValueError(
+                "VectorEncoder: global features given but global_channels=0, or the reverse "
+                "(set global_channels to the width of the globals)"
+            )
+        if self.global_proj is not None:
+            glob = self.global_proj(items.globals.reshape(b, -1).float())  # [B, D]
+            if self.global_node:
+                x = torch.cat([x, glob.unsqueeze(1)], dim=1)
+                pos = torch.cat([pos, pos.new_zeros(b, 1, pos.shape[-1])], dim=1)
+                mask = torch.cat([mask, mask.new_ones(b, 1)], dim=1)
+            else:
+                context = glob
+        slots = x.shape[1]
+        given, given_type = _batch_edges(items, mask, slots)
         return EntityGraph(
-            x=x.reshape(b * n, self.out_channels),
-            pos=pos.reshape(b * n, pos.shape[-1]).float(),
+            x=x.reshape(b * slots, self.out_channels),
+            pos=pos.reshape(b * slots, pos.shape[-1]),
             mask=mask.bool(),
             num_graphs=b,
+            given_edge_index=given,
+            given_edge_type=given_type,
+            context=context,
         )
+
+
+def _batch_edges(items: EntitySet, mask: Tensor, slots: int) -> tuple[Tensor | None, Tensor | None]:
+    """The env's per-graph edges as one ``[2, E]`` batch edge list (and ``[E]`` types).
+
+    Edges whose ends are padding or absent entities are dropped.
+    """
+    if items.edge_links is None:
+        return None, None
+    b, m, _ = items.edge_links.shape
+    links = items.edge_links.long()
+    keep = torch.ones(b, m, dtype=torch.bool, device=links.device)
+    if items.edge_mask is not None:
+        keep = keep & items.edge_mask.bool()
+    links = links.clamp(0, slots - 1)
+    rows = torch.arange(b, device=links.device).unsqueeze(1).expand(b, m)
+    keep = keep & mask[rows, links[..., 0]] & mask[rows, links[..., 1]]
+    offset = (rows * slots).unsqueeze(-1)
+    edge_index = (links + offset)[keep].t()  # [2, E] (source, target)
+    types = None if items.edge_types is None else items.edge_types.long()[keep]
+    return edge_index, types
 
 
 def build_encoder(name: str, **kwargs) -> nn.Module:

@@ -422,6 +422,108 @@ class Radius(_DistanceTopology):
         return f"r={self.r}, self_loops={self.self_loops}"
 
 
-def build_topology(name: str, **kwargs) -> Topology:
-    """Build the topology registered as ``name`` (see ``TOPOLOGIES.names()``)."""
+@TOPOLOGIES.register("given")
+class Given(Topology):
+    """The env's own edges (a ``Graph`` observation's ``edge_links``), as it gave them.
+
+    Args:
+        num_relations: Edge types of the env's edges (a ``Discrete(k)`` edge space: ``k``);
+            1 for untyped edges. Policies fill it in from the observation space.
+    """
+
+    name = "given"
+
+    def __init__(self, num_relations: int = 1) -> None:
+        if num_relations < 1:
+            raise ValueError(f"given topology needs num_relations >= 1, got {num_relations}")
+        super().__init__(self_loops=False)
+        self.num_relations = num_relations
+
+    def forward(self, graph: EntityGraph) -> EntityGraph:
+        if graph.given_edge_index is None:
+            raise ValueError(
+                "topology 'given' needs the env's edges: use it with a Graph observation space, "
+                "or pick another topology (complete, knn, radius)"
+            )
+        b, n = graph.mask.shape
+        edge_index = graph.given_edge_index
+        edge_type = graph.given_edge_type if self.num_relations > 1 else None
+        src, dst = edge_index
+        adj = torch.zeros(b, n, n, dtype=torch.bool, device=graph.x.device)
+        adj[dst // n, dst % n, src % n] = True
+        return replace(
+            graph,
+            topology=self.name,
+            num_relations=self.num_relations,
+            edge_type=None,
+            dense_adj=adj,
+            complete=False,
+            _edge_index=None,
+            _edge_builder=lambda: (edge_index, edge_type),
+        )
+
+    def extra_repr(self) -> str:
+        return f"num_relations={self.num_relations}"
+
+
+class Relations(Topology):
+    """Several topologies at once, each a relation type of its own (e.g. ``[given, complete]``).
+
+    Edge types are offset per part (part ``p``'s relations follow those of parts ``< p``), so
+    an R-GCN gives each its own weights; untyped layers see the union of the edges.
+
+    Args:
+        parts: The topologies, in relation order.
+    """
+
+    def __init__(self, parts: list[Topology]) -> None:
+        if len(parts) < 2:
+            raise ValueError("combining topologies needs at least two of them")
+        super().__init__(self_loops=False)
+        self.parts = nn.ModuleList(parts)
+        self.name = "+".join(p.name for p in parts)
+        self.num_relations = sum(p.num_relations for p in parts)
+
+    def forward(self, graph: EntityGraph) -> EntityGraph:
+        outs = [part(graph) for part in self.parts]
+
+        def build() -> tuple[Tensor, Tensor]:
+            edges, types, offset = [], [], 0
+            for out, part in zip(outs, self.parts):
+                edge_index = out.edge_index
+                edge_type = out.edge_types()
+                if edge_type is None:
+                    edge_type = torch.zeros_like(edge_index[0])
+                edges.append(edge_index)
+                types.append(edge_type + offset)
+                offset += part.num_relations
+            return torch.cat(edges, dim=1), torch.cat(types)
+
+        dense_adj = None
+        complete = any(out.complete for out in outs)
+        if not complete and all(out.dense_adj is not None for out in outs):
+            b, n = graph.mask.shape
+            dense_adj = torch.zeros(b, n, n, dtype=torch.bool, device=graph.x.device)
+            for out in outs:
+                dense_adj = dense_adj | out.dense_adj
+        return replace(
+            graph,
+            topology=self.name,
+            num_relations=self.num_relations,
+            edge_type=None,
+            dense_adj=dense_adj,
+            complete=complete,
+            _edge_index=None,
+            _edge_builder=build,
+        )
+
+
+def build_topology(name: str | list[str], **kwargs) -> Topology:
+    """Build the topology registered as ``name`` (see ``TOPOLOGIES.names()``).
+
+    A list of names combines them as typed relations (:class:`Relations`); ``kwargs`` then
+    maps each name to its own arguments (``{"knn": {"k": 3}}``).
+    """
+    if isinstance(name, (list, tuple)):
+        return Relations([TOPOLOGIES.build(part, **kwargs.get(part, {})) for part in name])
     return TOPOLOGIES.build(name, **kwargs)

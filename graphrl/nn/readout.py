@@ -61,6 +61,20 @@ class MeanReadout(SumReadout):
         return super().forward(graph, x) / count
 
 
+@READOUTS.register("own_node")
+class OwnNodeReadout(Readout):
+    """The first entity's features: the agent's own node (highway-env lists the ego vehicle
+    first). After an attention layer on a complete graph this is Leurent & Mercat's (2019)
+    ego-attention: the ego's query over every vehicle."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.out_channels = channels
+
+    def forward(self, graph: EntityGraph, x: Tensor) -> Tensor:
+        return graph.dense_x(x)[:, 0]
+
+
 @READOUTS.register("attention")
 class AttentionReadout(Readout):
     r"""Multi-head attention pooling with a learned query, or a query given by the caller

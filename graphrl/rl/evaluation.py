@@ -14,6 +14,7 @@ from torch import nn
 from torch.distributions import Categorical
 
 from graphrl.envs.boxworld_levels import FIRST_KEY_COLOR
+from graphrl.rl.observations import as_observation
 from graphrl.rl.recurrent import is_recurrent
 from graphrl.rl.rollout import (
     EpisodeStats,
@@ -78,10 +79,11 @@ def evaluate_policy(
                     "steps; does the env have a time limit?"
                 )
             steps += 1
+            obs_t = as_observation(obs, envs.single_observation_space, device)
             if recurrent:
-                logits, _, state = policy(torch.as_tensor(obs).to(device), state, starts)
+                logits, _, state = policy(obs_t, state, starts)
             else:
-                logits, _ = policy(torch.as_tensor(obs).to(device))
+                logits, _ = policy(obs_t)
             if greedy:
                 action = logits.argmax(-1)
             else:

@@ -3,7 +3,9 @@
 The collector steps a ``gymnasium`` vector env ``num_steps`` times, running the policy once per
 step on the whole batch of observations under ``torch.no_grad()``, and writes into tensors of
 shape ``[T, N, ...]`` (``T = num_steps``, ``N = num_envs``) that stay on the model's device
-between rollouts. Nothing here loops over environments in Python.
+between rollouts. Nothing here loops over environments in Python. Observations of every kind
+the agents accept (arrays, ``Dict`` s of arrays, variable-size ``Graph`` s) are stored by the
+containers of :mod:`graphrl.rl.observations`, which index like one ``[T, N, ...]`` tensor.
 
 Autoreset: the vector envs use gymnasium's **same-step** autoreset
 (``AutoresetMode.SAME_STEP``). When an episode ends at step ``t``, ``step`` returns that step's
@@ -31,6 +33,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.distributions import Categorical
+
+from graphrl.rl.observations import (
+    GraphObs,
+    Observation,
+    allocate_observations,
+    as_observation,
+    check_observation_space,
+    stack_observations,
+)
 
 __all__ = [
     "EpisodeStats",
@@ -62,11 +73,7 @@ def make_single_env(env_id: str, seed: int | None = None, **env_kwargs: Any) -> 
 
 
 def _check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> int:
-    if not isinstance(observation_space, gym.spaces.Box):
-        raise TypeError(
-            f"{env_id} has observation space {observation_space}; on-policy modules need a "
-            "Box (an array), e.g. wrap MiniGrid with ImgObsWrapper or use graphrl.envs.make_env"
-        )
+    check_observation_space(observation_space, f"the on-policy modules (env {env_id})")
     if not isinstance(action_space, gym.spaces.Discrete) or int(action_space.start) != 0:
         raise TypeError(
             f"{env_id} has action space {action_space}; on-policy modules need "
@@ -94,7 +101,9 @@ def env_spaces(env_id: str, env_kwargs: dict[str, Any] | None = None) -> tuple[g
             counts = env.get_wrapper_attr("symbol_counts")
         except AttributeError:
             return space, num_actions
-        if len(space.shape) != 3 or len(counts) != space.shape[-1]:
+        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 3:
+            return space, num_actions
+        if len(counts) != space.shape[-1]:
             raise ValueError(
                 f"{env_id} has symbol_counts {tuple(counts)} but observation shape "
                 f"{space.shape}; expected one count per channel of an (H, W, C) grid"
@@ -131,8 +140,16 @@ def make_vector_env(
     env_fns = [
         functools.partial(make_single_env, env_id, seed, **(env_kwargs or {})) for seed in seeds
     ]
-    vector_cls = gym.vector.SyncVectorEnv if vector_mode == "sync" else gym.vector.AsyncVectorEnv
-    envs = vector_cls(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    same_step = gym.vector.AutoresetMode.SAME_STEP
+    if vector_mode == "sync":
+        envs = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=same_step)
+    else:
+        probe = env_fns[0]()  # Graph observations cannot live in shared memory: ask the env
+        shared_memory = not isinstance(probe.observation_space, gym.spaces.Graph)
+        probe.close()
+        envs = gym.vector.AsyncVectorEnv(
+            env_fns, autoreset_mode=same_step, shared_memory=shared_memory
+        )
     _check_spaces(env_id, envs.single_observation_space, envs.single_action_space)
     return envs
 
@@ -253,7 +270,7 @@ def _torch_dtype(dtype: np.dtype) -> torch.dtype:
 class Transitions:
     """A flat batch of transitions ``[B, ...]`` for the update (``B = T * N`` or a minibatch)."""
 
-    obs: Tensor  # [B, *obs_shape]
+    obs: Observation  # [B, *obs_shape] (a tensor, ObsDict or GraphObs)
     actions: Tensor  # [B] int64
     logprobs: Tensor  # [B] log pi_old(a|s)
     values: Tensor  # [B] V_old(s)
@@ -272,7 +289,7 @@ class Transitions:
 class RolloutBuffer:
     """Preallocated ``[T, N, ...]`` tensors of one rollout (see ``graphrl.rl.functional``)."""
 
-    obs: Tensor  # [T, N, *obs_shape], the env's dtype (uint8 for symbol grids)
+    obs: Observation  # [T, N, *obs_shape], the env's dtype (uint8 for symbol grids)
     actions: Tensor  # [T, N] int64
     logprobs: Tensor  # [T, N]
     values: Tensor  # [T, N] V(obs[t])
@@ -290,14 +307,23 @@ class RolloutBuffer:
         obs_shape: tuple[int, ...],
         obs_dtype: torch.dtype,
         device: torch.device,
+        observation_space: gym.Space | None = None,
     ) -> RolloutBuffer:
-        """Zero-filled buffer for ``num_steps`` steps of ``num_envs`` envs on ``device``."""
+        """Zero-filled buffer for ``num_steps`` steps of ``num_envs`` envs on ``device``.
+
+        With ``observation_space`` the observation storage follows that space's kind (see
+        :mod:`graphrl.rl.observations`); otherwise it is a ``[T, N, *obs_shape]`` tensor.
+        """
 
         def zeros(dtype: torch.dtype = torch.float32) -> Tensor:
             return torch.zeros((num_steps, num_envs), dtype=dtype, device=device)
 
+        if observation_space is not None:
+            obs = allocate_observations(observation_space, (num_steps, num_envs), device)
+        else:
+            obs = torch.zeros((num_steps, num_envs, *obs_shape), dtype=obs_dtype, device=device)
         return cls(
-            obs=torch.zeros((num_steps, num_envs, *obs_shape), dtype=obs_dtype, device=device),
+            obs=obs,
             actions=zeros(torch.long),
             logprobs=zeros(),
             values=zeros(),
@@ -351,8 +377,9 @@ class RolloutCollector:
         self.num_steps = num_steps
         self.seeds = list(seeds)
         space = envs.single_observation_space
-        self.obs_shape: tuple[int, ...] = tuple(space.shape)
-        self.obs_dtype = _torch_dtype(space.dtype)
+        self.observation_space = space
+        self.obs_shape: tuple[int, ...] = tuple(space.shape or ())
+        self.obs_dtype = _torch_dtype(space.dtype) if space.dtype is not None else torch.float32
         self.episodes = EpisodeTracker(self.num_envs)
         self.buffer: RolloutBuffer | None = None
         self._next_obs: np.ndarray | None = None
@@ -371,9 +398,19 @@ class RolloutCollector:
     def _buffer_on(self, device: torch.device) -> RolloutBuffer:
         if self.buffer is None or self.buffer.device != device:
             self.buffer = RolloutBuffer.allocate(
-                self.num_steps, self.num_envs, self.obs_shape, self.obs_dtype, device
+                self.num_steps,
+                self.num_envs,
+                self.obs_shape,
+                self.obs_dtype,
+                device,
+                self.observation_space,
             )
+        if isinstance(self.buffer.obs, GraphObs):  # pad to this rollout's largest graph
+            self.buffer.obs.reset_padding()
         return self.buffer
+
+    def _as_obs(self, obs: Any, device: torch.device) -> Observation:
+        return as_observation(obs, self.observation_space, device)
 
     @torch.no_grad()
     def collect(self, policy: nn.Module, device: torch.device | str = "cpu") -> RolloutBuffer:
@@ -390,7 +427,7 @@ class RolloutCollector:
         if self._next_obs is None:
             self.reset()
         buffer = self._buffer_on(device)
-        obs = torch.as_tensor(self._next_obs).to(device)
+        obs = self._as_obs(self._next_obs, device)
         for t in range(self.num_steps):
             buffer.obs[t] = obs
             logits, value = policy(obs)
@@ -411,13 +448,13 @@ class RolloutCollector:
             # observation, which same-step autoreset hands over in info["final_obs"].
             bootstrap = np.flatnonzero(truncated & ~terminated)
             if bootstrap.size:
-                final_obs = np.stack(info["final_obs"][bootstrap])
-                _, final_value = policy(torch.as_tensor(final_obs).to(device))
+                final_obs = stack_observations(info["final_obs"][bootstrap], self.observation_space)
+                _, final_value = policy(self._as_obs(final_obs, device))
                 buffer.final_values[t, torch.as_tensor(bootstrap, device=device)] = final_value
 
             self.episodes.update(reward, terminated | truncated, solved_flags(info, self.num_envs))
             self._next_obs = next_obs
-            obs = torch.as_tensor(next_obs).to(device)
+            obs = self._as_obs(next_obs, device)
         buffer.next_value.copy_(policy(obs)[1])
         return buffer
 

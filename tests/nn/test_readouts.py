@@ -63,6 +63,6 @@ def test_attention_readout_with_a_caller_query(set_graph) -> None:
 def test_bad_names_and_sizes_are_rejected() -> None:
     with pytest.raises(ValueError, match="unknown readout 'median'; choose one of: attention"):
         build_readout("median", D)
-    assert READOUTS.names() == ["attention", "max", "mean", "sum"]
+    assert READOUTS.names() == ["attention", "max", "mean", "own_node", "sum"]
     with pytest.raises(ValueError, match="channels=8 not divisible by 3"):
         AttentionReadout(D, heads=3)

@@ -95,5 +95,138 @@ class CorridorOracle(nn.Module):
         return torch.stack([(~right).float(), right.float()], 1), torch.zeros(obs.shape[0])
 
 
+class EntityPick(gym.Env):
+    """Pick the marked entity of a set: ``Box(N, 3)`` observations, ``Discrete(N)`` actions.
+
+    Each of the ``N`` slots holds an entity with probability ``p_present``; rows are
+    ``[presence, is_target, noise]`` (highway-env's convention: absent rows are all zero, the
+    presence column 0). One entity is the target; picking its slot gives reward 1. Every step
+    draws a new set; episodes last ``length`` steps; ``info["solved"]`` = all picks right.
+    ``permutation`` reorders the slots of every observation (and of the actions with them), so
+    the same seed gives the same episode with entities listed in another order.
+    """
+
+    def __init__(
+        self,
+        num_slots: int = 6,
+        length: int = 4,
+        p_present: float = 0.7,
+        permutation: list[int] | None = None,
+    ) -> None:
+        self.num_slots = num_slots
+        self.length = length
+        self.p_present = p_present
+        self.order = np.arange(num_slots) if permutation is None else np.asarray(permutation)
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (num_slots, 3), np.float32)
+        self.action_space = gym.spaces.Discrete(num_slots)
+
+    def _draw(self) -> np.ndarray:
+        present = self.np_random.random(self.num_slots) < self.p_present
+        present[self.np_random.integers(self.num_slots)] = True
+        rows = np.zeros((self.num_slots, 3), np.float32)
+        rows[present, 0] = 1.0
+        rows[present, 2] = self.np_random.uniform(-1, 1, int(present.sum()))
+        self.target = int(self.np_random.choice(np.flatnonzero(present)))
+        rows[self.target, 1] = 1.0
+        return rows
+
+    def _obs(self) -> np.ndarray:
+        return self.rows[self.order]
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.steps, self.hits = 0, 0
+        self.rows = self._draw()
+        return self._obs(), {}
+
+    def step(self, action: int):
+        hit = int(self.order[int(action)]) == self.target
+        self.steps += 1
+        self.hits += hit
+        self.rows = self._draw()
+        done = self.steps >= self.length
+        info = {"solved": self.hits == self.length} if done else {}
+        return self._obs(), float(hit), done, False, info
+
+
+class EntityGoalPick(EntityPick):
+    """``Dict`` observations: ``entities [N, 3]`` (presence, colour, noise) and ``goal [2]``.
+
+    The goal (a one-hot of two colours) names which colour to pick; exactly one present entity
+    has it. Without the global goal the task is a coin flip, so globals must reach the policy.
+    Truncated after ``length`` steps (bootstraps from ``final_obs``).
+    """
+
+    def __init__(self, num_slots: int = 5, length: int = 4) -> None:
+        super().__init__(num_slots=num_slots, length=length, p_present=1.0)
+        self.observation_space = gym.spaces.Dict(
+            {
+                "entities": gym.spaces.Box(-1.0, 1.0, (num_slots, 3), np.float32),
+                "goal": gym.spaces.Box(0.0, 1.0, (2,), np.float32),
+            }
+        )
+
+    def _draw(self) -> np.ndarray:
+        rows = super()._draw()
+        self.colour = int(self.np_random.integers(2))
+        rows[:, 1] = -1.0 if self.colour else 1.0  # everyone has the other colour ...
+        rows[self.target, 1] = 1.0 if self.colour else -1.0  # ... but the target
+        return rows
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        goal = np.zeros(2, np.float32)
+        goal[self.colour] = 1.0
+        return {"entities": self.rows[self.order], "goal": goal}
+
+    def step(self, action: int):
+        obs, reward, done, _, info = super().step(action)
+        return obs, reward, False, done, info
+
+
+class GraphPick(gym.Env):
+    """``Graph`` observations with a changing node count and typed edges, pointer actions.
+
+    Each step shows a random graph of ``min_nodes..max_nodes`` nodes, features
+    ``[is_source, noise]``; ``Discrete(2)`` edge types: a chain of type-0 edges, plus one type-1
+    edge from the source to the target. Picking the target (``Discrete(max_nodes)``; ids past
+    the graph's nodes miss) gives reward 1. Only the env's typed edge says which node it is.
+    """
+
+    def __init__(self, min_nodes: int = 3, max_nodes: int = 7, length: int = 4) -> None:
+        self.min_nodes, self.max_nodes, self.length = min_nodes, max_nodes, length
+        self.observation_space = gym.spaces.Graph(
+            node_space=gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
+            edge_space=gym.spaces.Discrete(2),
+        )
+        self.action_space = gym.spaces.Discrete(max_nodes)
+
+    def _draw(self) -> gym.spaces.GraphInstance:
+        n = int(self.np_random.integers(self.min_nodes, self.max_nodes + 1))
+        nodes = np.zeros((n, 2), np.float32)
+        nodes[:, 1] = self.np_random.uniform(-1, 1, n)
+        source, self.target = (int(i) for i in self.np_random.choice(n, 2, replace=False))
+        nodes[source, 0] = 1.0
+        chain = np.stack([np.arange(n - 1), np.arange(1, n)], 1)
+        links = np.concatenate([chain, [[source, self.target]]]).astype(np.int64)
+        types = np.concatenate([np.zeros(n - 1, np.int64), [1]])
+        return gym.spaces.GraphInstance(nodes, types, links)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.steps, self.hits = 0, 0
+        return self._draw(), {}
+
+    def step(self, action: int):
+        hit = int(action) == self.target
+        self.steps += 1
+        self.hits += hit
+        done = self.steps >= self.length
+        info = {"solved": self.hits == self.length} if done else {}
+        return self._draw(), float(hit), done, False, info
+
+
 gym.register("Corridor-v0", entry_point=Corridor)
 gym.register("Countdown-v0", entry_point=Countdown)
+gym.register("EntityPick-v0", entry_point=EntityPick)
+gym.register("EntityGoalPick-v0", entry_point=EntityGoalPick)
+gym.register("GraphPick-v0", entry_point=GraphPick)
