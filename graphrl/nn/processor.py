@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from graphrl.checks import check_positive
@@ -113,6 +114,11 @@ class ProcessorConfig:
     edge_features: str = "none"
     edge_values: bool = False
     layer_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+# A plain dataclass of numbers and names: checkpoints whose hparams hold one (a policy built in
+# Python) load with torch's default weights_only=True, as Lightning's resume does.
+torch.serialization.add_safe_globals([ProcessorConfig])
 
 
 class Processor(nn.Module):

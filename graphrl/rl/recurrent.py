@@ -28,7 +28,8 @@ from torch import Tensor, nn
 from torch.distributions import Categorical
 
 from graphrl.nn.recurrent import State, select_state
-from graphrl.rl.rollout import RolloutBuffer, RolloutCollector, solved_flags
+from graphrl.rl.observations import Observation
+from graphrl.rl.rollout import RolloutBuffer, RolloutCollector
 
 __all__ = [
     "RecurrentRolloutBuffer",
@@ -85,6 +86,13 @@ class RecurrentRolloutBuffer(RolloutBuffer):
     starts: Tensor | None = None  # [T, N] bool
     initial_state: State = ()
 
+    @classmethod
+    def allocate(cls, num_steps: int, num_envs: int, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`RolloutBuffer.allocate` plus the ``starts [T, N]`` flags."""
+        buffer = super().allocate(num_steps, num_envs, *args, **kwargs)
+        buffer.starts = torch.zeros(num_steps, num_envs, dtype=torch.bool, device=buffer.device)
+        return buffer
+
     def transitions(self, advantages: Tensor, returns: Tensor) -> SequenceBatch:  # type: ignore[override]
         """The rollout as ``N`` env sequences (nothing flattened: BPTT needs the time axis)."""
         assert self.starts is not None
@@ -110,28 +118,19 @@ class RecurrentRolloutCollector(RolloutCollector):
         seeds: Seeds for the first reset, one per sub-env.
     """
 
+    buffer_cls = RecurrentRolloutBuffer
+
     def __init__(self, envs: gym.vector.VectorEnv, num_steps: int, seeds: list[int]) -> None:
         super().__init__(envs, num_steps, seeds)
         self.state: State | None = None  # [N, ...] the state the next step starts from
         self.starts = torch.ones(self.num_envs, dtype=torch.bool)  # next obs opens an episode
+        self._filling: RecurrentRolloutBuffer | None = None  # the buffer of this rollout
 
     def reset(self) -> np.ndarray:
         obs = super().reset()
         self.state = None
         self.starts = torch.ones(self.num_envs, dtype=torch.bool)
         return obs
-
-    def _buffer_on(self, device: torch.device) -> RecurrentRolloutBuffer:
-        buffer = self.buffer
-        if not isinstance(buffer, RecurrentRolloutBuffer) or buffer.device != device:
-            plain = RolloutBuffer.allocate(
-                self.num_steps, self.num_envs, self.obs_shape, self.obs_dtype, device
-            )
-            values = {f.name: getattr(plain, f.name) for f in fields(RolloutBuffer)}
-            starts = torch.zeros(self.num_steps, self.num_envs, dtype=torch.bool, device=device)
-            buffer = RecurrentRolloutBuffer(**values, starts=starts)
-            self.buffer = buffer
-        return buffer
 
     def recurrent_state_dict(self) -> dict[str, Any]:
         """The carried state and start flags (for checkpoints)."""
@@ -142,50 +141,29 @@ class RecurrentRolloutCollector(RolloutCollector):
         self.state = state["state"]
         self.starts = state["starts"]
 
-    @torch.no_grad()
-    def collect(
-        self, policy: nn.Module, device: torch.device | str = "cpu"
-    ) -> RecurrentRolloutBuffer:
-        """Run ``num_steps`` vector steps of a recurrent ``policy`` (see module docstring)."""
-        device = torch.device(device)
-        if self._next_obs is None:
-            self.reset()
-        buffer = self._buffer_on(device)
+    def _start_rollout(
+        self, policy: nn.Module, buffer: RolloutBuffer, device: torch.device
+    ) -> None:
         if self.state is None:
             self.state = policy.initial_state(self.num_envs, device)
-        state = tuple(s.to(device) for s in self.state)
-        starts = self.starts.to(device)
-        buffer.initial_state = tuple(s.clone() for s in state)
-        obs = torch.as_tensor(self._next_obs).to(device)
-        for t in range(self.num_steps):
-            buffer.obs[t] = obs
-            buffer.starts[t] = starts
-            logits, value, state = policy(obs, state, starts)
-            dist = Categorical(logits=logits, validate_args=False)
-            action = dist.sample()
-            buffer.actions[t] = action
-            buffer.logprobs[t] = dist.log_prob(action)
-            buffer.values[t] = value
+        self.state = tuple(s.to(device) for s in self.state)
+        self.starts = self.starts.to(device)
+        assert isinstance(buffer, RecurrentRolloutBuffer)
+        buffer.initial_state = tuple(s.clone() for s in self.state)
+        self._filling = buffer
 
-            next_obs, reward, terminated, truncated, info = self.envs.step(action.cpu().numpy())
-            buffer.rewards[t] = torch.as_tensor(reward, dtype=torch.float32).to(device)
-            buffer.terminations[t] = torch.as_tensor(terminated, dtype=torch.float32).to(device)
-            buffer.truncations[t] = torch.as_tensor(truncated, dtype=torch.float32).to(device)
-            buffer.final_values[t] = 0.0
-            bootstrap = np.flatnonzero(truncated & ~terminated)
-            if bootstrap.size:
-                # V(final obs) from the state the finished episode reached (not a reset one).
-                rows = torch.as_tensor(bootstrap, device=device)
-                final_obs = torch.as_tensor(np.stack(info["final_obs"][bootstrap])).to(device)
-                no_start = torch.zeros(len(bootstrap), dtype=torch.bool, device=device)
-                _, final_value, _ = policy(final_obs, select_state(state, rows), no_start)
-                buffer.final_values[t, rows] = final_value
+    def _act(self, policy: nn.Module, obs: Observation, t: int) -> tuple[Tensor, Tensor]:
+        self._filling.starts[t] = self.starts
+        logits, value, self.state = policy(obs, self.state, self.starts)
+        return logits, value
 
-            done = terminated | truncated
-            self.episodes.update(reward, done, solved_flags(info, self.num_envs))
-            self._next_obs = next_obs
-            obs = torch.as_tensor(next_obs).to(device)
-            starts = torch.as_tensor(done, device=device)
-        buffer.next_value.copy_(policy(obs, state, starts)[1])
-        self.state, self.starts = state, starts
-        return buffer
+    def _final_value(self, policy: nn.Module, obs: Observation, rows: Tensor) -> Tensor:
+        # V(final obs) from the state the finished episode reached (not a reset one).
+        no_start = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
+        return policy(obs, select_state(self.state, rows), no_start)[1]
+
+    def _end_step(self, done: np.ndarray, device: torch.device) -> None:
+        self.starts = torch.as_tensor(done, device=device)  # the next obs opens an episode
+
+    def _last_value(self, policy: nn.Module, obs: Observation) -> Tensor:
+        return policy(obs, self.state, self.starts)[1]

@@ -362,6 +362,8 @@ class RolloutCollector:
         seeds: Seeds for the first reset, one per sub-env.
     """
 
+    buffer_cls: type[RolloutBuffer] = RolloutBuffer  # what :meth:`collect` fills
+
     def __init__(self, envs: gym.vector.VectorEnv, num_steps: int, seeds: list[int]) -> None:
         if envs.metadata.get("autoreset_mode") != gym.vector.AutoresetMode.SAME_STEP:
             raise ValueError(
@@ -397,7 +399,7 @@ class RolloutCollector:
 
     def _buffer_on(self, device: torch.device) -> RolloutBuffer:
         if self.buffer is None or self.buffer.device != device:
-            self.buffer = RolloutBuffer.allocate(
+            self.buffer = self.buffer_cls.allocate(
                 self.num_steps,
                 self.num_envs,
                 self.obs_shape,
@@ -427,10 +429,11 @@ class RolloutCollector:
         if self._next_obs is None:
             self.reset()
         buffer = self._buffer_on(device)
+        self._start_rollout(policy, buffer, device)
         obs = self._as_obs(self._next_obs, device)
         for t in range(self.num_steps):
             buffer.obs[t] = obs
-            logits, value = policy(obs)
+            logits, value = self._act(policy, obs, t)
             if t == 0:
                 _check_policy_output(logits, value, self.num_envs, self.envs.single_action_space)
             dist = Categorical(logits=logits, validate_args=False)
@@ -449,14 +452,41 @@ class RolloutCollector:
             bootstrap = np.flatnonzero(truncated & ~terminated)
             if bootstrap.size:
                 final_obs = stack_observations(info["final_obs"][bootstrap], self.observation_space)
-                _, final_value = policy(self._as_obs(final_obs, device))
-                buffer.final_values[t, torch.as_tensor(bootstrap, device=device)] = final_value
+                rows = torch.as_tensor(bootstrap, device=device)
+                buffer.final_values[t, rows] = self._final_value(
+                    policy, self._as_obs(final_obs, device), rows
+                )
 
-            self.episodes.update(reward, terminated | truncated, solved_flags(info, self.num_envs))
+            done = terminated | truncated
+            self.episodes.update(reward, done, solved_flags(info, self.num_envs))
+            self._end_step(done, device)
             self._next_obs = next_obs
             obs = self._as_obs(next_obs, device)
-        buffer.next_value.copy_(policy(obs)[1])
+        buffer.next_value.copy_(self._last_value(policy, obs))
         return buffer
+
+    # Hooks of one rollout step; RecurrentRolloutCollector (graphrl/rl/recurrent.py) overrides
+    # them to carry each env's policy state, so both share the loop above.
+
+    def _start_rollout(
+        self, policy: nn.Module, buffer: RolloutBuffer, device: torch.device
+    ) -> None:
+        """Called once before the first step of a rollout."""
+
+    def _act(self, policy: nn.Module, obs: Observation, t: int) -> tuple[Tensor, Tensor]:
+        """``(logits [N, A], value [N])`` for step ``t``'s observations."""
+        return policy(obs)
+
+    def _final_value(self, policy: nn.Module, obs: Observation, rows: Tensor) -> Tensor:
+        """``V(final obs) [len(rows)]`` of the envs ``rows`` whose episodes were truncated."""
+        return policy(obs)[1]
+
+    def _end_step(self, done: np.ndarray, device: torch.device) -> None:
+        """Called after each vector step with ``done [N]`` (episode ended at this step)."""
+
+    def _last_value(self, policy: nn.Module, obs: Observation) -> Tensor:
+        """``V(obs after the last step) [N]``; the rollout ends here."""
+        return policy(obs)[1]
 
     @property
     def envs_restorable(self) -> bool:
@@ -477,7 +507,8 @@ class RolloutCollector:
             envs = [pickle.dumps(env) for env in self.envs.envs]
         return {
             "envs": envs,
-            "next_obs": None if self._next_obs is None else torch.from_numpy(self._next_obs.copy()),
+            # Pickled like the envs: observations may be arrays, dicts of arrays or graphs.
+            "next_obs": None if self._next_obs is None else pickle.dumps(self._next_obs),
             "episodes": self.episodes.state_dict(),
         }
 
@@ -496,7 +527,7 @@ class RolloutCollector:
         for env in self.envs.envs:
             env.close()
         self.envs.envs = [pickle.loads(blob) for blob in state["envs"]]
-        self._next_obs = state["next_obs"].numpy().copy()
+        self._next_obs = pickle.loads(state["next_obs"])
         self.episodes.load_state_dict(state["episodes"])
 
     def close(self) -> None:
