@@ -48,13 +48,15 @@ def build_layer(
     heads: int = 1,
     edge_values: bool = False,
     layer_kwargs: dict[str, Any] | None = None,
+    dropout: float = 0.0,
 ) -> nn.Module:
     """Instantiate a layer class from what it declares it takes.
 
     ``(channels, channels)`` (or ``(channels,)`` when it declares ``same_channels``), plus
     ``num_relations`` if it ``uses_edge_type``, ``edge_dim`` if it ``uses_edge_attr``, ``heads``
-    if it ``uses_heads`` and ``edge_values`` if it ``uses_edge_values``, then ``layer_kwargs``
-    (the layer's own arguments).
+    if it ``uses_heads``, ``edge_values`` if it ``uses_edge_values`` and ``dropout`` if it
+    ``includes_residual`` (such a layer applies it on its own branches, where the processor
+    cannot), then ``layer_kwargs`` (the layer's own arguments).
 
     Raises:
         TypeError: if ``layer_kwargs`` repeats an argument the processor gives (``heads``, ...).
@@ -65,6 +67,7 @@ def build_layer(
         "num_relations": (num_relations, "uses_edge_type", "the topology"),
         "edge_dim": (edge_dim, "uses_edge_attr", "processor.edge_features"),
         "heads": (heads, "uses_heads", "processor.heads"),
+        "dropout": (dropout, "includes_residual", "processor.dropout"),
     }
     for name, (value, flag, knob) in given.items():
         if not _declares(layer_cls, flag):
@@ -163,6 +166,7 @@ class Processor(nn.Module):
                 heads=config.heads,
                 edge_values=config.edge_values,
                 layer_kwargs=config.layer_kwargs,
+                dropout=config.dropout,
             )
 
         if config.shared_weights and config.num_layers:

@@ -80,3 +80,17 @@ def test_bad_config_is_rejected(set_graph) -> None:
         Processor(ProcessorConfig(layer="gnn"), D)(graph, return_attention_weights=True)
     with pytest.raises(ValueError, match="has 9 relations but the topology gives no edge_type"):
         Processor(ProcessorConfig(layer="rgcn"), D, num_relations=9)(graph)
+
+
+@pytest.mark.parametrize("layer", ["attention", "gnn"])
+def test_dropout_reaches_every_layer_kind(set_graph, layer) -> None:
+    """``processor.dropout`` acts in training (two calls differ) and not in eval, also for
+    layers that hold their own residual branch (attention applies it inside)."""
+    graph = build_topology("complete")(set_graph(torch.randn(2, 5, D)))
+    processor = Processor(ProcessorConfig(layer=layer, num_layers=2, heads=2, dropout=0.5), D)
+    processor.train()
+    assert not torch.allclose(processor(graph), processor(graph))
+    processor.eval()
+    torch.testing.assert_close(processor(graph), processor(graph))
+    if layer == "attention":
+        assert all(lyr.dropout == 0.5 for lyr in processor.layers)
