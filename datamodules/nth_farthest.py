@@ -246,6 +246,13 @@ class NthFarthestDataModule(ProceduralDataModule):
         return self.task.max_entities
 
     @property
+    def max_entities(self) -> int:
+        """The ``max_entities`` argument (the feature layout's K), not only the largest split:
+        the two must agree, since Lightning checks that the model's linked ``max_entities`` and
+        this DataModule's hyperparameter of that name are the same."""
+        return self.task.max_entities
+
+    @property
     def pos_dim(self) -> int:
         """``dim``: ``pos`` holds the raw vectors."""
         return self.task.dim

@@ -215,3 +215,13 @@ def test_table_reports_time_to_target_and_groups_relational_question_types() -> 
     row = "| attention | 1,000 | 5,000 | 2.0 min | 2,000 samples, 0.5 min | 90.0 | 100.0 | 80.0 |"
     assert row in table
     assert "not reached" in markdown_table([result], "1 min", target=0.99)
+
+
+def test_eval_sizes_below_max_entities_fit_with_a_logger(tmp_path) -> None:
+    """The DataModule's ``max_entities`` argument and the size it links into the model agree,
+    so Lightning's hparams check passes when no split reaches ``max_entities``."""
+    args = ["fit", "--config", str(NTH_GCN), f"--trainer.default_root_dir={tmp_path}"]
+    args += ["--trainer.max_steps=1", "--trainer.limit_val_batches=0"]
+    args += ["--data.init_args.eval_num_entities=[8]", "--trainer.enable_progress_bar=false"]
+    cli = cli_main(args=args)
+    assert cli.model.hparams.max_entities == cli.datamodule.hparams.max_entities == 16
