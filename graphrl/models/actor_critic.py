@@ -16,7 +16,7 @@ from graphrl.models.backbones import BackboneOutput, GraphBackbone
 from graphrl.models.heads import PointerHead
 from graphrl.nn import ProcessorConfig
 from graphrl.rl.observations import GraphObs, ObsDict, Observation
-from graphrl.rl.policies import layer_init
+from graphrl.rl.policies import layer_init, mlp_trunk
 
 
 def symbol_counts_from_space(space: gym.spaces.Box) -> list[int]:
@@ -201,12 +201,7 @@ class GraphActorCritic(nn.Module):
         self.backbone = GraphBackbone(
             encoder, kwargs, topology, topology_kwargs, processor, readout, channels, pos_dim
         )
-        trunk: list[nn.Module] = []
-        width = channels
-        if hidden:
-            trunk = [layer_init(nn.Linear(channels, hidden)), nn.ReLU()]
-            width = hidden
-        self.trunk = nn.Sequential(*trunk)
+        self.trunk, width = mlp_trunk(channels, hidden)
         if action_head == "pointer":
             self.pi: nn.Module = PointerHead(channels, hidden or channels)
         else:

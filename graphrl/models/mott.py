@@ -20,7 +20,7 @@ from graphrl.graphs.positional import normalized_coordinates
 from graphrl.models.recurrent_actor_critic import grid_backbone
 from graphrl.nn import LSTMCore, ProcessorConfig
 from graphrl.nn.recurrent import State
-from graphrl.rl.policies import layer_init
+from graphrl.rl.policies import layer_init, mlp_trunk
 
 __all__ = ["MottAttentionAgent", "spatial_basis"]
 
@@ -93,12 +93,7 @@ class MottAttentionAgent(nn.Module):
         self.values = nn.Linear(entity_width, value_size)
         self.queries = nn.Linear(hidden_size, num_queries * key_size)
         self.lstm = LSTMCore(num_queries * (key_size + value_size), hidden_size)
-        trunk: list[nn.Module] = []
-        width = hidden_size
-        if hidden:
-            trunk = [layer_init(nn.Linear(width, hidden)), nn.ReLU()]
-            width = hidden
-        self.trunk = nn.Sequential(*trunk)
+        self.trunk, width = mlp_trunk(hidden_size, hidden)
         self.pi = layer_init(nn.Linear(width, num_actions), gain=0.01)
         self.vf = layer_init(nn.Linear(width, 1), gain=1.0)
 

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from graphrl.models.backbones import GraphBackbone
 from graphrl.nn import ProcessorConfig, build_core
 from graphrl.nn.recurrent import State
-from graphrl.rl.policies import layer_init
+from graphrl.rl.policies import layer_init, mlp_trunk
 
 CORE_INPUTS = ("pooled", "entities")
 
@@ -113,12 +113,7 @@ class RecurrentActorCritic(nn.Module):
                 "(or core='rmc' for entity sets)"
             )
         self.core_input = core_input
-        width = self.core.output_size
-        trunk: list[nn.Module] = []
-        if hidden:
-            trunk = [layer_init(nn.Linear(width, hidden)), nn.ReLU()]
-            width = hidden
-        self.trunk = nn.Sequential(*trunk)
+        self.trunk, width = mlp_trunk(self.core.output_size, hidden)
         self.pi = layer_init(nn.Linear(width, num_actions), gain=0.01)
         self.vf = layer_init(nn.Linear(width, 1), gain=1.0)
 

@@ -27,7 +27,14 @@ from torch import Tensor, nn
 
 from graphrl.checks import check_positive
 
-__all__ = ["ActorCriticPolicy", "CNNPolicy", "MLPPolicy", "PolicyFactory", "layer_init"]
+__all__ = [
+    "ActorCriticPolicy",
+    "CNNPolicy",
+    "MLPPolicy",
+    "PolicyFactory",
+    "layer_init",
+    "mlp_trunk",
+]
 
 
 class ActorCriticPolicy(Protocol):
@@ -54,6 +61,14 @@ def layer_init(layer: LayerT, gain: float = math.sqrt(2), bias: float = 0.0) -> 
     nn.init.orthogonal_(layer.weight, gain)
     nn.init.constant_(layer.bias, bias)
     return layer
+
+
+def mlp_trunk(width: int, hidden: int) -> tuple[nn.Sequential, int]:
+    """The shared layer between a policy's features and its heads: ``Linear(hidden)`` + ReLU
+    (orthogonal init), or the identity when ``hidden`` is 0. Returns ``(trunk, out_width)``."""
+    if not hidden:
+        return nn.Sequential(), width
+    return nn.Sequential(layer_init(nn.Linear(width, hidden)), nn.ReLU()), hidden
 
 
 def _require_box(observation_space: gym.Space, policy: str) -> gym.spaces.Box:
