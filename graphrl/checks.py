@@ -10,7 +10,7 @@ import re
 import tempfile
 from typing import Any
 
-from graphrl.errors import BadArgument, UsageError, did_you_mean, one_line
+from graphrl.errors import BadArgument, UsageError, debugging, did_you_mean, one_line
 
 __all__ = [
     "check_accelerator",
@@ -19,6 +19,7 @@ __all__ = [
     "check_output_file",
     "check_positive",
     "check_writable_dir",
+    "value_check_due",
 ]
 
 
@@ -154,3 +155,34 @@ def check_accelerator(accelerator: Any, flag: str = "--trainer.accelerator") -> 
         )
     if name == "mps" and not torch.backends.mps.is_available():
         raise UsageError(f"{flag}=mps but MPS is not available here: pass {flag}=cpu (or auto)")
+
+
+def value_check_due(owner: Any, key: Any) -> bool:
+    """Whether a check of tensor *values* (one that syncs host and device: ``int(t.max())``,
+    ``bool(mask.any())``) should run now.
+
+    Shapes are checked on every call (free); values only on the first call with a new ``key``
+    (typically the input shapes) for each ``owner`` module, and on every call under ``--debug`` /
+    ``GRAPHRL_DEBUG=1``. So a wrong input is still caught on first use, while the steady state
+    of training has no host sync per layer call and ``torch.compile`` sees no graph break.
+
+    Args:
+        owner: The object doing the check (its own record of keys seen is kept on it).
+        key: Hashable description of the call, e.g. ``(tuple(x.shape), tuple(edge_index.shape))``.
+    """
+    if debugging():
+        return True
+    if _compiling():
+        return False
+    seen = owner.__dict__.setdefault("_value_checks_seen", set())
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
+def _compiling() -> bool:
+    """True while ``torch.compile`` traces (value checks would break the graph)."""
+    import torch
+
+    return bool(torch.compiler.is_compiling())
