@@ -38,6 +38,7 @@ def _set_graph(
         pos=pos.reshape(b * n, -1),
         mask=torch.ones(b, n, dtype=torch.bool) if mask is None else mask,
         num_graphs=b,
+        all_real=mask is None,
     )
 
 

@@ -49,6 +49,9 @@ class EntityGraph:
         given_edge_type: ``[E]`` long relation ids of the env's edges (a ``Discrete`` edge
             space), or None.
         context: ``[B, D]`` global features that condition the readout, or None.
+        all_real: True when the encoder knows, from shapes alone, that every node slot is a
+            real entity (``mask`` all True: e.g. one entity per grid cell). Lets dense layers
+            skip the mask without reading ``mask`` on the host (no device sync).
     """
 
     x: Tensor
@@ -64,6 +67,8 @@ class EntityGraph:
     given_edge_index: Tensor | None = field(default=None, repr=False)
     given_edge_type: Tensor | None = field(default=None, repr=False)
     context: Tensor | None = field(default=None, repr=False)
+    all_real: bool = False
+    _pair_cache: dict[str, Tensor] = field(default_factory=dict, init=False, repr=False)
     _edge_index: Tensor | None = field(default=None, repr=False)
     _edge_builder: Callable[[], tuple[Tensor, Tensor | None]] | None = field(
         default=None, repr=False
@@ -157,11 +162,18 @@ class EntityGraph:
         return pairwise_edge_features(kind, self.pos[src], self.pos[dst])
 
     def dense_edge_attr(self, kind: str) -> Tensor | None:
-        """``[B, N, N, F]`` features of every pair, ``[b, i, j]`` for the edge ``j -> i``."""
+        """``[B, N, N, F]`` features of every pair, ``[b, i, j]`` for the edge ``j -> i``.
+
+        Computed once per graph (every layer of a stack reads the same tensor).
+        """
         if kind == "none":
             return None
-        pos = self.dense_pos()
-        return pairwise_edge_features(kind, pos[:, None, :, :], pos[:, :, None, :])
+        if kind not in self._pair_cache:
+            pos = self.dense_pos()
+            self._pair_cache[kind] = pairwise_edge_features(
+                kind, pos[:, None, :, :], pos[:, :, None, :]
+            )
+        return self._pair_cache[kind]
 
     # ------------------------------------------------------------------ views
     def dense_x(self, x: Tensor | None = None) -> Tensor:
@@ -185,8 +197,7 @@ class EntityGraph:
         meaningless and ignored downstream.
         """
         n = self.nodes_per_graph
-        all_real = bool(self.mask.all())
-        if self.complete and all_real:
+        if self.complete and self.all_real:
             return None
         if self.complete:
             adj = self.mask[:, None, :].expand(-1, n, -1)

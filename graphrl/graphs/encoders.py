@@ -9,12 +9,14 @@ them the same way whatever the data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from graphrl.checks import value_check_due
 from graphrl.graphs.batch import EntityGraph, grid_positions
 from graphrl.graphs.positional import GridPositional
 from graphrl.registry import Registry
@@ -53,12 +55,9 @@ class SymbolEmbedding(nn.Module):
     def forward(self, symbols: Tensor) -> Tensor:
         idx = symbols.long()
         if (
-            not torch.jit.is_scripting()
-            and idx.numel()
-            and (
-                bool((idx < 0).any())
-                or bool((idx >= self.offsets.new_tensor(self.symbol_counts)).any())
-            )
+            idx.numel()
+            and value_check_due(self, tuple(idx.shape))
+            and (bool((idx < 0).any()) or bool((idx >= self.counts).any()))
         ):
             raise ValueError(
                 f"observation symbols out of range for symbol_counts={self.symbol_counts} "
@@ -84,6 +83,7 @@ class GridEncoder(nn.Module):
     """
 
     takes = "grid"  # the observation kind it reads: (H, W, C) grids
+    every_cell_is_entity = True  # no padding slots: dense layers can skip the mask
 
     def __init__(
         self, symbol_counts: Sequence[int], out_channels: int = 64, positional: str = "raw"
@@ -111,6 +111,7 @@ class GridEncoder(nn.Module):
             mask=self.entity_mask(obs).view(b, h * w),
             num_graphs=b,
             grid_shape=(h, w),
+            all_real=self.every_cell_is_entity,
         )
 
 
@@ -130,6 +131,8 @@ class ObjectEncoder(GridEncoder):
         compact: Drop background cells from the node slots.
     """
 
+    every_cell_is_entity = False
+
     def __init__(
         self,
         symbol_counts: Sequence[int],
@@ -141,6 +144,22 @@ class ObjectEncoder(GridEncoder):
         super().__init__(symbol_counts, out_channels, positional)
         self.register_buffer("background", torch.tensor(list(background)), persistent=False)
         self.compact = compact
+        self.fixed_slots: int | None = None  # set by fixed_slots_for(); None: per batch
+
+    def slots_needed(self, obs: Tensor) -> int:
+        """Node slots that fit every observation of ``obs: [..., H, W, C]`` (one host sync)."""
+        return max(int(self.entity_mask(obs).flatten(-2).sum(-1).max()), 1)
+
+    @contextmanager
+    def fixed_slots_for(self, obs: Tensor) -> Iterator[int]:
+        """Within the block, compact graphs have the node slots that fit all of ``obs``
+        (e.g. a whole rollout) instead of each batch's own maximum: static shapes, no host
+        sync per call, one ``torch.compile`` graph per rollout size class."""
+        previous, self.fixed_slots = self.fixed_slots, self.slots_needed(obs)
+        try:
+            yield self.fixed_slots
+        finally:
+            self.fixed_slots = previous
 
     def entity_mask(self, obs: Tensor) -> Tensor:
         return ~torch.isin(obs[..., 0].long(), self.background)
@@ -154,7 +173,7 @@ class ObjectEncoder(GridEncoder):
         b, h, w, c = obs.shape
         cells = self.entity_mask(obs).view(b, h * w)
         counts = cells.sum(1)
-        n = max(int(counts.max()), 1)
+        n = self.fixed_slots if self.fixed_slots is not None else max(int(counts.max()), 1)
         # Real cells first (row-major order kept by the stable sort), then cut to n slots.
         order = torch.argsort((~cells).to(torch.int8), dim=1, stable=True)[:, :n]  # [B, n]
         symbols = obs.reshape(b, h * w, c).gather(1, order.unsqueeze(-1).expand(-1, -1, c))
@@ -227,6 +246,7 @@ class PixelEncoder(nn.Module):
             mask=torch.ones(b, h * w, dtype=torch.bool, device=obs.device),
             num_graphs=b,
             grid_shape=(h, w),
+            all_real=True,
         )
 
 
@@ -380,6 +400,7 @@ class VectorEncoder(nn.Module):
             given_edge_index=given,
             given_edge_type=given_type,
             context=context,
+            all_real=self.presence == "all" and items.mask is None,
         )
 
 

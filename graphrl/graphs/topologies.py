@@ -132,7 +132,6 @@ class Topology(nn.Module):
         b, n = graph.mask.shape
         device = graph.x.device
         node_mask = graph.node_mask
-        all_real = bool(graph.mask.all())
 
         if self.data_dependent:
             adj = self.dense_adjacency(graph)  # [B, N, N]
@@ -158,7 +157,7 @@ class Topology(nn.Module):
             offsets = torch.arange(b, device=device) * n  # [B]
             edge_index = (edge_index0.unsqueeze(1) + offsets.view(1, b, 1)).reshape(2, -1)
             edge_type = None if edge_type0 is None else edge_type0.repeat(b)
-            if not all_real:
+            if not graph.all_real:
                 keep = node_mask[edge_index[0]] & node_mask[edge_index[1]]
                 edge_index = edge_index[:, keep]
                 edge_type = None if edge_type is None else edge_type[keep]

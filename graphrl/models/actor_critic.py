@@ -3,6 +3,7 @@ value heads, built from the env's observation space and the same parts as superv
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import gymnasium as gym
@@ -266,6 +267,15 @@ class GraphActorCritic(nn.Module):
         logits = logits.masked_fill(~head_in.mask.any(1, keepdim=True), 0.0)  # no entity at all
         pad = logits.new_full((b, self.num_actions - entity_slots), float("-inf"))
         return torch.cat([logits, pad], dim=1)
+
+    def static_shapes(self, obs: Observation) -> AbstractContextManager:
+        """Within the block, graphs of observations from ``obs`` (e.g. a rollout ``[T, B, ...]``)
+        all have the node slots that fit the largest of them, when the encoder compacts entity
+        sets (``objects`` with ``compact``); a no-op otherwise."""
+        fixed = getattr(self.backbone.encoder, "fixed_slots_for", None)
+        if fixed is None or not getattr(self.backbone.encoder, "compact", False):
+            return nullcontext()
+        return fixed(obs)
 
     @torch.no_grad()
     def attention_maps(self, obs: Observation) -> list[Tensor]:

@@ -16,6 +16,22 @@ SIZE_SCALINGS = ("none", "log", "count")
 """How attention adapts to the number ``n_i`` of nodes a node attends over (``size_scaling``)."""
 
 
+def softmax_last(logits: Tensor) -> Tensor:
+    """``logits.softmax(-1)``, fast for short rows too.
+
+    ATen's CPU softmax over a last dim shorter than one vector register (16 floats) is 4-6x
+    slower than the same softmax over an outer dim (measured fwd+bwd, ``[512, 4, 8, 8]``:
+    4.2 ms against 0.67 ms); entity sets are often that small. Rows that short are reduced over
+    dim 1 of a permuted view instead (``movedim``); the result is the same.
+
+    Shapes:
+        logits: ``[..., N]`` (at least 2-D) -> ``[..., N]``.
+    """
+    if logits.shape[-1] >= 16 or logits.dim() < 2 or logits.is_cuda:
+        return logits.softmax(-1)
+    return logits.movedim(-1, 1).softmax(1).movedim(1, -1)
+
+
 class AttentionLayer(nn.Module):
     r"""Zambaldi et al.'s relational block: multi-head dot-product attention over each node's
     incoming edges, then a row-wise MLP :math:`g_\theta`, each with a residual and layer norm.
@@ -217,13 +233,10 @@ class AttentionLayer(nn.Module):
         b, n, _ = x.shape
         q, k, v = (t.transpose(1, 2) for t in self._qkv(x))  # [B, H, N, dh]
         empty_rows = None
-        if attn_mask is not None:
-            empty_rows = ~attn_mask.any(-1, keepdim=True)  # [B, 1, N, 1]
-            if bool(empty_rows.any()):  # give empty rows a self-loop, zero them afterwards
-                eye = torch.eye(n, dtype=torch.bool, device=x.device)
-                attn_mask = attn_mask | (eye & empty_rows)
-            else:
-                empty_rows = None
+        if attn_mask is not None:  # empty rows get a self-loop, zeroed afterwards (no branch
+            empty_rows = ~attn_mask.any(-1, keepdim=True)  # on the data: no host sync)
+            eye = torch.eye(n, dtype=torch.bool, device=x.device)
+            attn_mask = attn_mask | (eye & empty_rows)  # [B, 1, N, N]
         factor = None
         if self.size_scaling != "none":
             counts = (
@@ -239,20 +252,20 @@ class AttentionLayer(nn.Module):
             bias = self.edge_bias(edge_bias_features).permute(0, 3, 1, 2)  # [B, H, N, N]
             mask = bias if attn_mask is None else bias.masked_fill(~attn_mask, float("-inf"))
         if return_attention_weights or self.edge_value is not None:
-            logits = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)
+            logits = (q * (1.0 / math.sqrt(self.head_dim))) @ k.transpose(-1, -2)
             if mask is not None:
                 logits = (
                     logits.masked_fill(~mask, float("-inf"))
                     if mask.dtype == torch.bool
                     else logits + mask
                 )
-            weights = logits.softmax(-1)
+            weights = softmax_last(logits)
             if empty_rows is not None:
                 weights = weights.masked_fill(empty_rows, 0.0)
             weights_d = nn.functional.dropout(weights, self.dropout, self.training)
             out = weights_d @ v
             if self.edge_value is not None:
-                out = out + self._dense_edge_messages(weights_d, edge_bias_features)
+                edge_out = self._dense_edge_messages(weights_d, edge_bias_features)
         else:
             out = nn.functional.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
@@ -261,20 +274,46 @@ class AttentionLayer(nn.Module):
             out = out * factor
         if empty_rows is not None:
             out = out.masked_fill(empty_rows, 0.0)
-        out = self.out_proj(out.transpose(1, 2).reshape(b, n, -1))
+        out = out.transpose(1, 2).reshape(b, n, -1)  # [B, N, H * dh]
+        if self.edge_value is not None:  # U^h e messages, folded into the output projection
+            if self.size_scaling == "count":
+                edge_out = edge_out * factor[:, 0]
+            out = torch.cat([out, edge_out], dim=-1)
+            return self._out_with_edges(out, weights if return_attention_weights else None)
+        out = self.out_proj(out)
         return (out, weights) if return_attention_weights else out
 
     def _dense_edge_messages(self, weights: Tensor, pair: Tensor) -> Tensor:
-        """``sum_j w[b, h, i, j] U^h e[b, i, j]`` without materialising ``[B, N, N, D]``.
+        """``sum_j w[b, h, i, j] e[b, i, j]`` per head: the edge features each node receives.
 
-        Linear in ``e``, so the weights contract the ``edge_dim``-wide features first.
+        Messages ``U^h e`` are linear in ``e``, so the weights contract the ``edge_dim``-wide
+        features first and ``U^h`` is applied once per node (see :meth:`_out_with_edges`),
+        never materialising ``[B, N, N, D]``.
 
         Shapes:
-            weights: ``[B, H, N, N]``, pair: ``[B, N, N, edge_dim]`` -> ``[B, H, N, dh]``.
+            weights: ``[B, H, N, N]``, pair: ``[B, N, N, edge_dim]`` -> ``[B, N, H * edge_dim]``.
         """
-        mixed = torch.einsum("bhij,bijf->bhif", weights, pair)  # [B, H, N, edge_dim]
+        b, h, n, _ = weights.shape
+        mixed = torch.einsum("bhij,bijf->bihf", weights, pair)
+        return mixed.reshape(b, n, h * self.edge_dim)  # [B, i, H * edge_dim]
+
+    def _out_with_edges(
+        self, heads_out: Tensor, weights: Tensor | None
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """``out_proj([w V ; w E] )`` with the edge-value maps folded in: one matmul.
+
+        ``W_o (w V + U e)`` per head equals ``[W_o ; W_o blockdiag(U^h)] [w V ; w e]``.
+
+        Shapes:
+            heads_out: ``[B, N, H * dh + H * edge_dim]`` -> ``[B, N, D]``.
+        """
         u = self.edge_value.weight.view(self.heads, self.head_dim, self.edge_dim)
-        return torch.einsum("bhif,hdf->bhid", mixed, u)
+        w_o = self.out_proj.weight.view(-1, self.heads, self.head_dim)  # [D, H, dh]
+        w_e = torch.einsum("ohd,hdf->ohf", w_o, u).reshape(w_o.shape[0], -1)  # [D, H * F]
+        out = nn.functional.linear(
+            heads_out, torch.cat([self.out_proj.weight, w_e], dim=1), self.out_proj.bias
+        )
+        return (out, weights) if weights is not None else out
 
     # ------------------------------------------------------------------ the block
     def _block(self, x: Tensor, attend) -> tuple[Tensor, Tensor | None]:

@@ -40,6 +40,7 @@ class A2C(OnPolicyModule):
         optimizer_eps: Optimizer epsilon.
         seed: Seed of the envs (env ``i`` of rank ``r``: ``seed + r * num_envs + i``).
         vector_mode: ``sync`` (envs in this process) or ``async`` (a process per env).
+        compile: Run the update's policy forward and backward through ``torch.compile``.
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class A2C(OnPolicyModule):
         optimizer_eps: float = 1e-5,
         seed: int = 1,
         vector_mode: Literal["sync", "async"] = "sync",
+        compile: bool = False,
     ) -> None:
         super().__init__(
             policy=policy,
@@ -82,6 +84,7 @@ class A2C(OnPolicyModule):
             optimizer_eps=optimizer_eps,
             seed=seed,
             vector_mode=vector_mode,
+            compile=compile,
         )
 
     def update(self, data: Transitions | SequenceBatch) -> dict[str, Tensor]:

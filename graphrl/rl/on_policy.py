@@ -35,7 +35,7 @@ from torch.distributions import Categorical
 from graphrl.checks import check_in_unit, check_positive
 from graphrl.rl.evaluation import evaluate_policy
 from graphrl.rl.functional import compute_gae, explained_variance
-from graphrl.rl.policies import PolicyFactory
+from graphrl.rl.policies import PolicyFactory, static_shapes
 from graphrl.rl.recurrent import RecurrentRolloutCollector, SequenceBatch, is_recurrent
 from graphrl.rl.rollout import (
     RolloutCollector,
@@ -80,6 +80,7 @@ class OnPolicyModule(LightningModule, ABC):
         optimizer_eps: float,
         seed: int,
         vector_mode: Literal["sync", "async"],
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if not callable(policy):
@@ -114,6 +115,10 @@ class OnPolicyModule(LightningModule, ABC):
             raise TypeError(
                 f"policy factory returned {type(self.policy).__name__}, expected an nn.Module"
             )
+        # The compiled wrapper shares the policy's parameters; kept out of the module tree so
+        # that the state dict has one copy of them.
+        compiled = torch.compile(self.policy) if compile else None
+        object.__setattr__(self, "_compiled_policy", compiled)
         self.collector: RolloutCollector | None = None
         self.iteration = 0
         self.env_steps = 0
@@ -292,7 +297,8 @@ class OnPolicyModule(LightningModule, ABC):
             hp.gamma,
             hp.gae_lambda,
         )
-        metrics = self.update(buffer.transitions(advantages, returns))
+        with static_shapes(self.policy, buffer.obs):  # one graph size for the whole update
+            metrics = self.update(buffer.transitions(advantages, returns))
         metrics["losses/explained_variance"] = explained_variance(
             buffer.values.flatten(), returns.flatten()
         )
@@ -320,7 +326,7 @@ class OnPolicyModule(LightningModule, ABC):
 
     def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Re-run the policy: ``(logprob [B], entropy [B], value [B])`` of ``actions [B]``."""
-        logits, value = self.policy(obs)
+        logits, value = (self._compiled_policy or self.policy)(obs)
         dist = Categorical(logits=logits, validate_args=False)
         return dist.log_prob(actions), dist.entropy(), value
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol, TypeVar
 
 import gymnasium as gym
@@ -61,6 +62,16 @@ def layer_init(layer: LayerT, gain: float = math.sqrt(2), bias: float = 0.0) -> 
     nn.init.orthogonal_(layer.weight, gain)
     nn.init.constant_(layer.bias, bias)
     return layer
+
+
+def static_shapes(policy: nn.Module, obs: object) -> AbstractContextManager:
+    """The policy's own ``static_shapes(obs)`` context, if it declares one, else a no-op.
+
+    Inside it, every forward on observations drawn from ``obs`` (e.g. a whole rollout's
+    minibatches) has the same graph size: no host sync per call, one ``torch.compile`` graph.
+    """
+    declared = getattr(policy, "static_shapes", None)
+    return declared(obs) if declared is not None else nullcontext()
 
 
 def mlp_trunk(width: int, hidden: int) -> tuple[nn.Sequential, int]:

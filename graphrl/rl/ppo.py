@@ -47,6 +47,7 @@ class PPO(OnPolicyModule):
         optimizer_eps: Optimizer epsilon.
         seed: Seed of the envs (env ``i`` of rank ``r``: ``seed + r * num_envs + i``) and shuffling.
         vector_mode: ``sync`` (envs in this process) or ``async`` (a process per env).
+        compile: Run the update's policy forward and backward through ``torch.compile``.
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class PPO(OnPolicyModule):
         optimizer_eps: float = 1e-5,
         seed: int = 1,
         vector_mode: Literal["sync", "async"] = "sync",
+        compile: bool = False,
     ) -> None:
         super().__init__(
             policy=policy,
@@ -94,6 +96,7 @@ class PPO(OnPolicyModule):
             optimizer_eps=optimizer_eps,
             seed=seed,
             vector_mode=vector_mode,
+            compile=compile,
         )
         if update_epochs < 1:
             raise ValueError(f"update_epochs must be >= 1, got {update_epochs}")

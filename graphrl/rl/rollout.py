@@ -42,6 +42,9 @@ from graphrl.rl.observations import (
     check_observation_space,
     stack_observations,
 )
+from graphrl.rl.policies import static_shapes
+
+_CPU = torch.device("cpu")
 
 __all__ = [
     "EpisodeStats",
@@ -433,7 +436,10 @@ class RolloutCollector:
         obs = self._as_obs(self._next_obs, device)
         for t in range(self.num_steps):
             buffer.obs[t] = obs
-            logits, value = self._act(policy, obs, t)
+            # Graph sizes read off the host copy of the observation: no device sync per step.
+            host = obs if device.type == "cpu" else self._as_obs(self._next_obs, _CPU)
+            with static_shapes(policy, host):
+                logits, value = self._act(policy, obs, t)
             if t == 0:
                 _check_policy_output(logits, value, self.num_envs, self.envs.single_action_space)
             dist = Categorical(logits=logits, validate_args=False)

@@ -53,6 +53,10 @@ def test_dense_attention_mask(set_graph) -> None:
     assert adj.shape == (1, 1, 3, 3)
     assert adj[0, 0, :2].tolist() == [[True, True, False], [True, True, False]]
     assert bool(adj[0, 0, 2, 2])
+    # a mask that happens to be all True is still applied: only all_real (known from shapes,
+    # no look at the data) drops it
+    adj = complete(set_graph(torch.randn(1, 3, 2), mask=mask | True)).dense_attention_mask()
+    assert adj is not None and bool(adj.all())
 
 
 def test_bad_construction_is_rejected(set_graph) -> None:
