@@ -78,17 +78,22 @@ class PolicyStepper:
         self, policy: nn.Module, state: State | None = None, starts: torch.Tensor | None = None
     ) -> None:
         self.policy = policy
+        self.device = next((p.device for p in policy.parameters()), torch.device("cpu"))
         self.recurrent = is_recurrent(policy)
         self.attends = can_draw_attention(policy)
         self.reset()
         if state is not None:
-            self.state = state
-            self.starts = torch.ones(1, dtype=torch.bool) if starts is None else starts
+            self.state = tuple(s.to(self.device) for s in state)
+            self.starts = self.starts if starts is None else starts.to(self.device)
 
     def reset(self) -> None:
         """The next observation opens an episode: the recurrent state starts afresh."""
-        self.state: State = self.policy.initial_state(1) if self.recurrent else ()
-        self.starts = torch.ones(1, dtype=torch.bool)
+        self.state: State = self.policy.initial_state(1, self.device) if self.recurrent else ()
+        self.starts = torch.ones(1, dtype=torch.bool, device=self.device)
+
+    def _batch(self, obs: np.ndarray) -> torch.Tensor:
+        """``obs`` as a batch of one ``[1, *obs_shape]`` on the policy's device."""
+        return torch.as_tensor(obs).unsqueeze(0).to(self.device)
 
     @torch.no_grad()
     def _recurrent_step(self, batch: torch.Tensor) -> tuple[Any, ...]:
@@ -116,17 +121,17 @@ class PolicyStepper:
     @torch.no_grad()
     def step(self, obs: np.ndarray) -> tuple[torch.Tensor, FrameAttention | None]:
         """Act on ``obs``: ``(logits [1, A], attention)``; the state moves on by one step."""
-        batch = torch.as_tensor(obs).unsqueeze(0)
+        batch = self._batch(obs)
         if self.recurrent:
             logits, self.state, attention = self._recurrent_step(batch)
         else:
             logits, attention = self.policy(batch)[0], self._feedforward_attention(batch)
-        self.starts = torch.zeros(1, dtype=torch.bool)
+        self.starts = torch.zeros(1, dtype=torch.bool, device=self.device)
         return logits, attention
 
     def peek(self, obs: np.ndarray) -> FrameAttention | None:
         """The attention the next :meth:`step` on ``obs`` would show; the state stays."""
-        batch = torch.as_tensor(obs).unsqueeze(0)
+        batch = self._batch(obs)
         if self.recurrent:
             return self._recurrent_step(batch)[2]
         return self._feedforward_attention(batch)
