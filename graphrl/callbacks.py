@@ -122,9 +122,12 @@ class PredictionsFile(BasePredictionWriter):
 
 class AttentionPictures(L.Callback):
     """Logs the RL agent's attention to TensorBoard every ``every_n_iterations`` PPO/A2C
-    iterations: the level, then one panel per head of the last layer showing what the agent's
-    own cell attends to (the same picture as ``graphrl render``, for one observation of the
-    latest rollout).
+    iterations: the same picture as ``graphrl render`` for the next observation of the first
+    env of the latest rollout (the level, then one panel per head of the last layer, from the
+    agent's own cell, or per recurrent query, from the state that env has reached).
+
+    Which policies have attention to show is read from their declarations
+    (:func:`graphrl.render.can_draw_attention`); others log nothing.
 
     Args:
         every_n_iterations: Logging period, in training iterations (Lightning steps).
@@ -132,6 +135,7 @@ class AttentionPictures(L.Callback):
 
     def __init__(self, every_n_iterations: int = 50) -> None:
         self.every_n_iterations = every_n_iterations
+        self._drawer: Any = None
 
     def on_train_batch_end(
         self,
@@ -141,6 +145,8 @@ class AttentionPictures(L.Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
+        from graphrl.render import PolicyStepper, attention_strip, can_draw_attention
+
         policy = getattr(pl_module, "policy", None)
         collector = getattr(pl_module, "collector", None)
         experiment = getattr(trainer.logger, "experiment", None)
@@ -148,21 +154,33 @@ class AttentionPictures(L.Callback):
             batch_idx % self.every_n_iterations
             or not trainer.is_global_zero
             or policy is None
-            or not hasattr(policy, "attention_maps")
+            or not can_draw_attention(policy)
             or collector is None
+            or getattr(collector, "next_obs", None) is None
             or not hasattr(experiment, "add_image")
         ):
             return
         from graphrl.envs import ObservationDrawer, make_env
-        from graphrl.render import attention_strip
 
-        if collector.next_obs is None:
-            return
-        if getattr(self, "_drawer", None) is None:  # the env draws its own observations
+        if self._drawer is None:  # the env draws its own observations
             hparams = pl_module.hparams
             env = make_env(hparams.env_id, **(hparams.env_kwargs or {}))
             self._drawer = ObservationDrawer(env)
             env.close()
+        state = getattr(collector, "state", None)  # recurrent: the state each env has reached
+        first = slice(0, 1)
+        stepper = PolicyStepper(
+            policy,
+            None if state is None else tuple(s[first].detach() for s in state),
+            None if state is None else collector.starts[first].detach(),
+        )
         steps = getattr(pl_module, "samples_seen", trainer.global_step)
-        image = attention_strip(policy, collector.next_obs[0], self._drawer, f"env steps {steps}")
+        was_training = policy.training
+        policy.eval()
+        try:
+            image = attention_strip(
+                policy, collector.next_obs[0], self._drawer, f"env steps {steps}", stepper
+            )
+        finally:
+            policy.train(was_training)
         experiment.add_image("attention/agent_cell", image, trainer.global_step, dataformats="HWC")

@@ -55,6 +55,7 @@ def check_agent_reads_env(agent: Any, env_id: str, env_kwargs: dict[str, Any]) -
     cannot read the observation (another grid, other symbols) fails here in one line instead of
     a traceback mid-episode.
     """
+    from graphrl.rl.recurrent import is_recurrent
     from graphrl.rl.rollout import env_spaces, make_single_env
 
     check_env(env_id, env_kwargs, "--env_id", "--env_kwargs")
@@ -69,7 +70,12 @@ def check_agent_reads_env(agent: Any, env_id: str, env_kwargs: dict[str, Any]) -
     try:
         obs, _ = env.reset(seed=0)
         with torch.no_grad():
-            agent.policy(torch.as_tensor(obs)[None].to(agent.device))
+            batch = torch.as_tensor(obs)[None].to(agent.device)
+            if is_recurrent(agent.policy):  # one step from the initial state
+                start = torch.ones(1, dtype=torch.bool, device=agent.device)
+                agent.policy(batch, agent.policy.initial_state(1, agent.device), start)
+            else:
+                agent.policy(batch)
     except Exception as exc:
         raise UsageError(
             f"the agent (trained on {trained}) cannot read the observations of {env_id} "
@@ -182,7 +188,7 @@ def evaluate_command(argv: list[str]) -> dict[str, Any] | list[dict[str, Any]]:
 
 def render_command(argv: list[str]) -> str:
     """``graphrl render``: a GIF of one episode with the agent's attention over the grid."""
-    from graphrl.render import render_episode
+    from graphrl.render import check_drawable, render_episode
 
     parser = CommandParser(
         prog="graphrl render", description="Write a GIF of one episode with attention overlays."
@@ -194,13 +200,18 @@ def render_command(argv: list[str]) -> str:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--greedy", action="store_true")
     parser.add_argument("--max_steps", type=int, default=200)
+    parser.add_argument(
+        "--episodes", type=int, default=1, help="episodes in the GIF (seeds --seed, --seed + 1...)"
+    )
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out")
     args = parser.parse_args(argv)
-    _check_counts(max_steps=args.max_steps)
+    _check_counts(max_steps=args.max_steps, episodes=args.episodes)
     check_output_file(args.out, "--out", force=args.force)
     agent = load_agent(args.ckpt)
     env_id = args.env_id or agent.hparams.env_id
     env_kwargs = {**(agent.hparams.env_kwargs or {}), **args.env_kwargs}
+    check_env(env_id, env_kwargs, "--env_id", "--env_kwargs")
+    check_drawable(env_id, env_kwargs)
     check_agent_reads_env(agent, env_id, env_kwargs)
     summary = render_episode(
         agent.policy,
@@ -210,6 +221,7 @@ def render_command(argv: list[str]) -> str:
         seed=args.seed,
         greedy=args.greedy,
         max_steps=args.max_steps,
+        episodes=args.episodes,
     )
     print(json.dumps({"gif": os.path.abspath(args.out), **summary}))
     return args.out

@@ -17,6 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from graphrl.graphs.positional import normalized_coordinates
+from graphrl.models.backbones import BackboneOutput
+from graphrl.models.frame_attention import FrameAttention
 from graphrl.models.recurrent_actor_critic import grid_backbone
 from graphrl.nn import LSTMCore, ProcessorConfig
 from graphrl.nn.recurrent import State
@@ -58,10 +60,13 @@ class MottAttentionAgent(nn.Module):
         hidden: Width of the MLP between LSTM and heads (0: heads on the LSTM output).
 
     Shapes:
-        step: obs ``[B, H, W, C]`` -> logits ``[B, A]``, value ``[B]``, attention ``[B, Q, N]``.
+        step: obs ``[B, H, W, C]`` -> logits ``[B, A]``, value ``[B]``, and with
+        ``return_attention`` a :class:`FrameAttention` of weights ``[B, Q, N]`` (panel ``k``:
+        "query k").
     """
 
     is_recurrent: ClassVar[bool] = True
+    returns_attention: ClassVar[bool] = True  # forward(..., return_attention=True)
 
     def __init__(
         self,
@@ -103,12 +108,16 @@ class MottAttentionAgent(nn.Module):
 
     def entities(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Keys ``[B, N, d_k]``, values ``[B, N, d_v]`` and mask ``[B, N]`` of frames."""
+        return self._frame(obs)[:3]
+
+    def _frame(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor, BackboneOutput]:
+        """:meth:`entities` and the backbone output they came from."""
         out = self.backbone(obs)
         graph = out.graph
         assert graph is not None
         coords = normalized_coordinates(graph.pos, self.obs_shape[:2]).view(*out.mask.shape, 2)
         features = torch.cat([out.nodes, spatial_basis(coords, self.basis_frequencies)], -1)
-        return self.keys(features), self.values(features), out.mask
+        return self.keys(features), self.values(features), out.mask, out
 
     def _step(
         self, keys: Tensor, values: Tensor, mask: Tensor, state: State
@@ -129,11 +138,15 @@ class MottAttentionAgent(nn.Module):
     def forward(
         self, obs: Tensor, state: State, starts: Tensor, return_attention: bool = False
     ) -> tuple[Tensor, ...]:
-        """One step: ``(logits [B, A], value [B], state)`` (and attention ``[B, Q, N]``)."""
-        keys, values, mask = self.entities(obs)
+        """One step: ``(logits [B, A], value [B], state)``, and with ``return_attention`` a
+        :class:`FrameAttention` of every query's weights ``[B, Q, N]`` over the entities."""
+        keys, values, mask, frame = self._frame(obs)
         out, state, weights = self._step(keys, values, mask, self.lstm.reset(state, starts))
         logits, value = self._heads(out)
-        return (logits, value, state, weights) if return_attention else (logits, value, state)
+        if not return_attention:
+            return logits, value, state
+        titles = tuple(f"query {k + 1}" for k in range(self.num_queries))
+        return logits, value, state, FrameAttention.of_backbone(frame, weights, titles)
 
     def unroll(self, obs: Tensor, state: State, starts: Tensor) -> tuple[Tensor, Tensor, State]:
         """Over a sequence: entities of all ``T * B`` frames at once, then the recurrence."""

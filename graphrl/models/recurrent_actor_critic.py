@@ -14,6 +14,7 @@ import gymnasium as gym
 from torch import Tensor, nn
 
 from graphrl.models.backbones import GraphBackbone
+from graphrl.models.frame_attention import FrameAttention
 from graphrl.nn import ProcessorConfig, build_core
 from graphrl.nn.recurrent import State
 from graphrl.rl.policies import layer_init, mlp_trunk
@@ -132,12 +133,56 @@ class RecurrentActorCritic(nn.Module):
         h = self.trunk(features)
         return self.pi(h), self.vf(h).squeeze(-1)
 
-    def forward(self, obs: Tensor, state: State, starts: Tensor) -> tuple[Tensor, Tensor, State]:
-        """One step: ``(logits [B, A], value [B], next state)``; rows with ``starts`` reset."""
-        x, mask = self._inputs(obs)
-        out, state = self.core.step(x, self.core.reset(state, starts), mask)
+    @property
+    def returns_attention(self) -> bool:
+        """Whether :meth:`forward` can return a :class:`FrameAttention`: the last relational
+        layer's attention between entities when the processor has attention layers, else what
+        the core's memory slots attend to in the frame's entities (an RMC reading the set)."""
+        return self._processor_attends or self._slots_attend
+
+    @property
+    def _processor_attends(self) -> bool:
+        processor = self.backbone.processor
+        return bool(getattr(processor, "returns_attention", False)) and len(processor.layers) > 0
+
+    @property
+    def _slots_attend(self) -> bool:
+        return self.core_input == "entities" and getattr(self.core, "returns_attention", False)
+
+    def forward(
+        self, obs: Tensor, state: State, starts: Tensor, return_attention: bool = False
+    ) -> tuple[Tensor, ...]:
+        """One step: ``(logits [B, A], value [B], next state)``; rows with ``starts`` reset.
+
+        With ``return_attention`` (see :attr:`returns_attention`) also a
+        :class:`FrameAttention`: ``[B, heads, N, N]`` of the last processor layer, or
+        ``[B, S, N]``, slot ``s``'s attention on each entity (the last block's, averaged
+        over heads; the rest of its weight is on the slots).
+        """
+        if not return_attention:
+            x, mask = self._inputs(obs)
+            out, state = self.core.step(x, self.core.reset(state, starts), mask)
+            logits, value = self._heads(out)
+            return logits, value, state
+        if not self.returns_attention:
+            raise ValueError(
+                "this RecurrentActorCritic computes no attention over entities (no attention "
+                "processor layers, and no RMC core reading the entity set)"
+            )
+        frame = self.backbone(obs, return_attention_weights=self._processor_attends)
+        state = self.core.reset(state, starts)
+        x, mask = (frame.pooled, None) if self.core_input == "pooled" else (frame.nodes, frame.mask)
+        if self._processor_attends:
+            out, state = self.core.step(x, state, mask)
+            weights = frame.attention[-1]
+            titles = tuple(f"head {h + 1}: agent attends to" for h in range(weights.shape[1]))
+        else:
+            out, state, slots = self.core.step_with_attention(x, state, mask)
+            s = slots.shape[-2]
+            weights = slots[:, -1, :, :, s:].mean(1)  # [B, S, N]: last block, mean of heads
+            titles = tuple(f"slot {k + 1} (mean of heads)" for k in range(s))
         logits, value = self._heads(out)
-        return logits, value, state
+        return logits, value, state, FrameAttention.of_backbone(frame, weights, titles)
 
     def unroll(self, obs: Tensor, state: State, starts: Tensor) -> tuple[Tensor, Tensor, State]:
         """Over a sequence: the backbone on all ``T * B`` frames at once, then the core."""

@@ -53,6 +53,7 @@ class RelationalMemoryCore(RecurrentCore):
     """
 
     takes_sets = True
+    returns_attention = True  # step_with_attention: what the slots attended to
 
     def __init__(
         self,
@@ -139,8 +140,19 @@ class RelationalMemoryCore(RecurrentCore):
         return kvs, gates + bias.repeat_interleave(gates.shape[-1] // 2)
 
     # ------------------------------------------------------------------ memory side
-    def _block(self, block: AttentionLayer, memory: Tensor, kv_in: Tensor, mask: Tensor | None):
-        """One relational block on the slots ``[B, S, D]``; input keys/values ``[B, K, 2D]``."""
+    def _block(
+        self,
+        block: AttentionLayer,
+        memory: Tensor,
+        kv_in: Tensor,
+        mask: Tensor | None,
+        weights_out: list[Tensor] | None = None,
+    ):
+        """One relational block on the slots ``[B, S, D]``; input keys/values ``[B, K, 2D]``.
+
+        With ``weights_out`` the attention ``[B, H, S, S + K]`` is computed explicitly and
+        appended to it (the same output; for pictures, not for training speed).
+        """
         b, s, d = memory.shape
         h, dh = self.heads, self.head_size
         qkv = block.in_proj(memory)  # [B, S, 3D]: q from the slots, k/v of the slots
@@ -151,7 +163,15 @@ class RelationalMemoryCore(RecurrentCore):
         if mask is not None:
             keep = torch.cat([mask.new_ones(b, s), mask.bool()], dim=1)
             attn_mask = keep[:, None, None, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        if weights_out is None:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        else:
+            logits = q @ k.transpose(-2, -1) / dh**0.5  # [B, H, S, S + K]
+            if attn_mask is not None:
+                logits = logits.masked_fill(~attn_mask, float("-inf"))
+            weights = logits.softmax(-1)
+            weights_out.append(weights)
+            out = weights @ v
         out = block.out_proj(out.transpose(1, 2).reshape(b, s, d))
         x = block.norm1(memory + out)
         if block.mlp is not None:
@@ -159,12 +179,18 @@ class RelationalMemoryCore(RecurrentCore):
         return x
 
     def _update(
-        self, memory: Tensor, kvs: list[Tensor], gate_x: Tensor, mask: Tensor | None
+        self,
+        memory: Tensor,
+        kvs: list[Tensor],
+        gate_x: Tensor,
+        mask: Tensor | None,
+        weights_out: list[Tensor] | None = None,
     ) -> Tensor:
-        """The next memory ``[B, S, D]`` from projected inputs."""
+        """The next memory ``[B, S, D]`` from projected inputs (each block's attention appended
+        to ``weights_out`` when given)."""
         candidate = memory
         for block, kv_in in zip(self.blocks, kvs):
-            candidate = self._block(block, candidate, kv_in, mask)
+            candidate = self._block(block, candidate, kv_in, mask, weights_out)
         if self.gate_style == "none":
             return candidate
         # One matmul for both gates (input and forget), the input side precomputed.
@@ -184,6 +210,23 @@ class RelationalMemoryCore(RecurrentCore):
         for block, kv_in in zip(self.blocks, kvs):
             candidate = self._block(block, candidate, kv_in, mask)
         return candidate
+
+    def step_with_attention(
+        self, x: Tensor, state: State, mask: Tensor | None = None
+    ) -> tuple[Tensor, State, Tensor]:
+        """:meth:`step`, also returning what the slots attended to.
+
+        Returns:
+            ``(output, state, weights [B, num_blocks, H, S, S + K])``: ``[b, l, h, s, j]`` is
+            how much slot ``s`` attends to key ``j`` in block ``l``, head ``h``; keys ``j < S``
+            are the slots, ``j >= S`` the ``K`` inputs (zero where ``mask`` is False).
+        """
+        x, mask = self._as_set(x, mask, lead=1)
+        inputs = self.input_proj(x)
+        kvs, gate_x = self._project_inputs(inputs, mask)
+        weights: list[Tensor] = []
+        memory = self._update(state[0], kvs, gate_x, mask, weights)
+        return memory.flatten(1), (memory,), torch.stack(weights, 1)
 
     # ------------------------------------------------------------------ the core interface
     def step(self, x: Tensor, state: State, mask: Tensor | None = None) -> tuple[Tensor, State]:

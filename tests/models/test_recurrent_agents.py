@@ -27,9 +27,11 @@ def test_mott_queries_take_one_softmax_over_the_real_entities_per_query() -> Non
     obs = _obs(4)
     obs[1, ..., 0] = 0  # frame 1: only the forced entity (all else background)
     obs[1, 0, 0, 0] = 2
-    logits, value, state, weights = agent(
+    logits, value, state, attention = agent(
         obs, agent.initial_state(4), torch.ones(4, dtype=torch.bool), return_attention=True
     )
+    weights = attention.weights
+    assert attention.titles == ("query 1", "query 2", "query 3")
     assert logits.shape == (4, 4) and value.shape == (4,) and state[0].shape == (4, 16)
     _, _, mask = agent.entities(obs)
     assert weights.shape == (4, 3, mask.shape[1])
@@ -45,10 +47,10 @@ def test_mott_queries_come_from_the_previous_state() -> None:
     no_start = torch.zeros(2, dtype=torch.bool)
     state = agent.initial_state(2)
     other = (torch.randn(2, 16), torch.zeros(2, 16))
-    w1 = agent(obs, state, no_start, return_attention=True)[3]
-    w2 = agent(obs, other, no_start, return_attention=True)[3]
+    w1 = agent(obs, state, no_start, return_attention=True)[3].weights
+    w2 = agent(obs, other, no_start, return_attention=True)[3].weights
     assert not torch.allclose(w1, w2)  # a different memory asks different questions
-    w3 = agent(obs, other, torch.ones(2, dtype=torch.bool), return_attention=True)[3]
+    w3 = agent(obs, other, torch.ones(2, dtype=torch.bool), return_attention=True)[3].weights
     torch.testing.assert_close(w3, w1)  # ... unless the episode starts: reset first
 
 

@@ -86,3 +86,20 @@ def test_attend_equals_the_attention_layer_on_the_memory_topology():
     )
     expected = graph.dense_x(core.blocks[0].forward_graph(graph, graph.x))[:, :3]
     torch.testing.assert_close(core.attend(memory, x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_step_with_attention_is_the_step_and_its_weights_are_distributions():
+    torch.manual_seed(0)
+    core = RelationalMemoryCore(6, mem_slots=3, head_size=4, heads=2, num_blocks=2)
+    x = torch.randn(4, 5, 6)
+    mask = torch.rand(4, 5) > 0.4
+    mask[:, 0] = True
+    state = (torch.randn(4, 3, 8),)
+    out, (memory,) = core.step(x, state, mask)
+    out_w, (memory_w,), weights = core.step_with_attention(x, state, mask)
+    torch.testing.assert_close(out_w, out, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(memory_w, memory, rtol=1e-5, atol=1e-5)
+    assert weights.shape == (4, 2, 2, 3, 3 + 5)  # [B, blocks, heads, slots, slots + inputs]
+    torch.testing.assert_close(weights.sum(-1), torch.ones(4, 2, 2, 3))
+    absent = ~mask[:, None, None, None, :].expand(-1, 2, 2, 3, -1)
+    assert (weights[..., 3:][absent] == 0).all()
