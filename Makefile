@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo demo-supervised test lint bench install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
+
+demo-supervised: $(STAMP)
+	$(BIN)/python scripts/demo_supervised.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
