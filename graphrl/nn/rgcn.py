@@ -8,6 +8,8 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from graphrl.checks import value_check_due
+from graphrl.graphs.batch import EntityGraph
 from graphrl.nn.base import GraphLayerMixin, check_edge_index, check_node_features
 
 
@@ -24,7 +26,8 @@ class RGCNLayer(GraphLayerMixin, nn.Module):
     ``Conv2d(kernel_size=k, padding=k // 2)``: "CNNs are R-GCNs on a grid".
 
     Implementation: when every node receives and sends at most one edge of each relation (as
-    on ``relative``, detected from the edges), an exact im2col path: gather
+    on ``relative``; the topology declares it, ``graph.one_edge_per_relation``, or the caller
+    passes ``one_edge_per_relation=True``), an exact im2col path: gather
     ``X_col[i, r] = x[sender of i by r]`` (zeros where there is none), then one
     ``[N, R * in] @ [R * in, out]`` matmul, as ``Conv2d`` does (both aggregations coincide
     then); its backward gathers too (see :class:`_GatherMatmul`). Otherwise all relations'
@@ -32,6 +35,9 @@ class RGCNLayer(GraphLayerMixin, nn.Module):
     of ``H[j, r]`` per edge and one scatter-add into ``i``. This bypasses PyG's ``RGCNConv`` on
     purpose: its per-relation loop measured 3.4x ``Conv2d`` on a 7x7 grid batch and
     ``FastRGCNConv`` 150x (see ``scripts/bench_layers.py``).
+
+    No host sync after the first call per shape: the node and relation ids (and the declared
+    one-edge-per-relation) are checked then, and on every call under ``--debug``.
 
     Args:
         in_channels: Node feature width.
@@ -79,51 +85,103 @@ class RGCNLayer(GraphLayerMixin, nn.Module):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor | None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        edge_type: Tensor | None = None,
+        one_edge_per_relation: bool = False,
+    ) -> Tensor:
+        """``x: [num_nodes, in] -> [num_nodes, out]``.
+
+        Args:
+            x: ``[num_nodes, in_channels]`` node features.
+            edge_index: ``[2, E]`` edges ``(source j, target i)``.
+            edge_type: ``[E]`` relation ids in ``[0, R)``; None for one relation.
+            one_edge_per_relation: The caller declares that every node receives and sends at
+                most one edge of each relation (the topology knows: ``relative`` on a grid);
+                then the im2col path runs. Checked like the ids (first call per shape, every
+                call under ``--debug``).
+        """
         who = type(self).__name__
         check_node_features(x, self.in_channels, who)
-        check_edge_index(edge_index, x.shape[0], who)
+        check_edge_index(edge_index, x.shape[0], who, owner=self)
+        num_edges = edge_index.shape[1]
         if edge_type is None:
             if self.num_relations != 1:
                 raise ValueError(
                     f"{who} has {self.num_relations} relations but the topology gives no "
                     "edge_type: use a typed topology (relative) or num_relations=1"
                 )
-            edge_type = torch.zeros(edge_index.shape[1], dtype=torch.long, device=x.device)
-        if edge_type.shape != (edge_index.shape[1],):
-            raise ValueError(f"{who}: edge_type must be [E]={edge_index.shape[1]}")
-        if edge_type.numel() and (
-            int(edge_type.min()) < 0 or int(edge_type.max()) >= self.num_relations
-        ):
-            raise ValueError(
-                f"{who}: edge_type {int(edge_type.max())} out of range for num_relations="
-                f"{self.num_relations} (set num_relations from the topology)"
-            )
+            edge_type = torch.zeros(num_edges, dtype=torch.long, device=x.device)
+        if edge_type.shape != (num_edges,):
+            raise ValueError(f"{who}: edge_type must be [E]={num_edges}")
+        key = ("edge_type", x.shape[0], num_edges, one_edge_per_relation)
+        check_values = num_edges > 0 and value_check_due(self, key)
+        if check_values:
+            self._check_edge_type(edge_type)
         num_nodes, r, out_c = x.shape[0], self.num_relations, self.out_channels
         src, dst = edge_index
         slot = dst * r + edge_type  # (receiver i, relation r) of every edge
         send_slot = src * r + edge_type  # (sender j, relation r) of every edge
-        counts = torch.bincount(slot, minlength=num_nodes * r)  # [N * R]
-        if bool((counts <= 1).all()) and bool(
-            (torch.bincount(send_slot, minlength=num_nodes * r) <= 1).all()
-        ):
+        if one_edge_per_relation:
+            if check_values:
+                self._check_one_edge_per_relation(slot, send_slot, num_nodes)
             # im2col; index N stands for "no such edge" (a zero row).
-            sender = torch.full_like(counts, num_nodes).index_put_((slot,), src)
-            receiver = torch.full_like(counts, num_nodes).index_put_((send_slot,), dst)
+            none = torch.full((num_nodes * r,), num_nodes, dtype=src.dtype, device=src.device)
+            sender = none.index_put((slot,), src)
+            receiver = none.index_put((send_slot,), dst)
             out = _GatherMatmul.apply(x, self.weight, sender, receiver)
         else:
             # [N, in] @ [in, R*out]: every relation's transform of every node, one matmul.
             weight = self.weight.permute(1, 0, 2).reshape(self.in_channels, r * out_c)
             h = (x @ weight).view(-1, out_c)
-            messages = h.index_select(0, src * r + edge_type)  # H[j, r_ji]: [E, out]
+            messages = h.index_select(0, send_slot)  # H[j, r_ji]: [E, out]
             if self.aggr == "mean":
-                messages = messages / counts[slot].unsqueeze(-1).to(x.dtype)
+                ones = torch.ones_like(slot, dtype=x.dtype)
+                counts = x.new_zeros(num_nodes * r).index_add_(0, slot, ones)  # [N * R]
+                messages = messages / counts[slot].unsqueeze(-1)
             out = x.new_zeros(num_nodes, out_c).index_add_(0, dst, messages)
         if self.root is not None:
             out = out + self.root(x)
         if self.bias is not None:
             out = out + self.bias
         return out
+
+    def forward_graph(
+        self, graph: EntityGraph, x: Tensor, edge_attr: Tensor | None = None
+    ) -> Tensor:
+        """``x: [B * N, in] -> [B * N, out]`` on ``graph``'s typed edges; the im2col path when
+        the topology declares ``one_edge_per_relation``."""
+        return self(
+            x,
+            graph.edge_index,
+            graph.edge_types(),
+            one_edge_per_relation=graph.one_edge_per_relation,
+        )
+
+    def _check_edge_type(self, edge_type: Tensor) -> None:
+        """Relation ids in ``[0, R)`` (a host sync: run when a value check is due)."""
+        low, high = int(edge_type.min()), int(edge_type.max())
+        if low < 0 or high >= self.num_relations:
+            raise ValueError(
+                f"{type(self).__name__}: edge_type {high if high >= self.num_relations else low} "
+                f"out of range for num_relations={self.num_relations} (set num_relations from "
+                "the topology)"
+            )
+
+    def _check_one_edge_per_relation(self, slot: Tensor, send_slot: Tensor, num_nodes: int) -> None:
+        """Every (receiver, relation) and (sender, relation) at most once (a host sync)."""
+        size = num_nodes * self.num_relations
+        for role, slots in (("receives", slot), ("sends", send_slot)):
+            counts = torch.bincount(slots, minlength=size)
+            if bool((counts > 1).any()):
+                node, relation = divmod(int(counts.argmax()), self.num_relations)
+                raise ValueError(
+                    f"{type(self).__name__}: one_edge_per_relation=True but node {node} {role} "
+                    f"{int(counts.max())} edges of relation {relation}: pass "
+                    "one_edge_per_relation=False"
+                )
 
     def __repr__(self) -> str:
         return (

@@ -75,8 +75,16 @@ def pyg_copy(layer: RGCNLayer, aggr: str) -> RGCNConv:
 
 
 @pytest.mark.parametrize("aggr", ["sum", "mean"])
-@pytest.mark.parametrize("edges", ["one_per_slot", "one_received_many_sent", "repeated"])
-def test_matches_pyg_rgcnconv(monkeypatch, aggr: str, edges: str) -> None:
+@pytest.mark.parametrize(
+    "edges, declared",
+    [
+        ("one_per_slot", True),  # the caller declares it: im2col
+        ("one_per_slot", False),  # undeclared: transform-then-scatter, same result
+        ("one_received_many_sent", False),
+        ("repeated", False),
+    ],
+)
+def test_matches_pyg_rgcnconv(monkeypatch, aggr: str, edges: str, declared: bool) -> None:
     num_nodes, num_relations = 12, 3
     if edges == "one_per_slot":  # each node sends and receives each relation once: im2col
         src = torch.cat([torch.randperm(num_nodes)[:7] for _ in range(num_relations)])
@@ -99,8 +107,9 @@ def test_matches_pyg_rgcnconv(monkeypatch, aggr: str, edges: str) -> None:
     apply = rgcn._GatherMatmul.apply
     monkeypatch.setattr(rgcn._GatherMatmul, "apply", lambda *a: gathers.append(1) or apply(*a))
 
-    out, expected = layer(x, edge_index, edge_type), reference(x, edge_index, edge_type)
-    assert len(gathers) == int(edges == "one_per_slot")  # else transform-then-scatter
+    out = layer(x, edge_index, edge_type, one_edge_per_relation=declared)
+    expected = reference(x, edge_index, edge_type)
+    assert len(gathers) == int(declared)  # else transform-then-scatter
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
     probe = torch.randn_like(out)
     grad_x, grad_w, grad_root = torch.autograd.grad(
@@ -128,18 +137,34 @@ def test_repr() -> None:
 
 
 def test_bad_input_is_rejected() -> None:
+    """Each bad call is a fresh layer's first call (value checks run once per shape)."""
     edge_index = torch.tensor([[0, 1], [1, 0]])
-    layer = RGCNLayer(4, 4, num_relations=2)
+
+    def layer() -> RGCNLayer:
+        return RGCNLayer(4, 4, num_relations=2)
+
     with pytest.raises(ValueError, match="out of range for num_relations=2"):
-        layer(torch.randn(2, 4), edge_index, torch.tensor([0, 2]))
+        layer()(torch.randn(2, 4), edge_index, torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match="edge_type -1 out of range"):
+        layer()(torch.randn(2, 4), edge_index, torch.tensor([-1, 0]))
     with pytest.raises(ValueError, match="gives no edge_type"):
-        layer(torch.randn(2, 4), edge_index, None)
+        layer()(torch.randn(2, 4), edge_index, None)
     with pytest.raises(ValueError, match=r"expects node features \[num_nodes, 4\]"):
-        layer(torch.randn(2, 5), edge_index, torch.tensor([0, 1]))
+        layer()(torch.randn(2, 5), edge_index, torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="edge_type must be"):
-        layer(torch.randn(2, 4), edge_index, torch.tensor([0]))
+        layer()(torch.randn(2, 4), edge_index, torch.tensor([0]))
     with pytest.raises(ValueError, match="refers to node 2"):
-        layer(torch.randn(2, 4), torch.tensor([[0, 2], [1, 0]]), torch.tensor([0, 1]))
+        layer()(torch.randn(2, 4), torch.tensor([[0, 2], [1, 0]]), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="negative node id"):
+        layer()(torch.randn(2, 4), torch.tensor([[0, -1], [1, 0]]), torch.tensor([0, 1]))
+    # Node 1 receives two edges of relation 0: the declaration is false.
+    with pytest.raises(ValueError, match="node 1 receives 2 edges of relation 0"):
+        layer()(
+            torch.randn(3, 4),
+            torch.tensor([[0, 2], [1, 1]]),
+            torch.tensor([0, 0]),
+            one_edge_per_relation=True,
+        )
     with pytest.raises(ValueError, match="num_relations >= 1"):
         RGCNLayer(4, 4, num_relations=0)
     with pytest.raises(ValueError, match="unknown RGCN aggr 'max'"):
