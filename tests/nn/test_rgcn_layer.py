@@ -47,9 +47,14 @@ def test_rgcn_on_relative_topology_is_conv2d(grid_graph, kernel_size: int, grid)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 
     # Gradients agree too (the layer's gather path has its own backward).
-    g_fmap, g_weight = torch.autograd.grad(out.square().sum(), [fmap, layer.weight])
-    g_fmap_conv, g_kernel = torch.autograd.grad(expected.square().sum(), [fmap, conv.weight])
+    g_fmap, g_weight, g_bias = torch.autograd.grad(
+        out.square().sum(), [fmap, layer.weight, layer.bias]
+    )
+    g_fmap_conv, g_kernel, g_bias_conv = torch.autograd.grad(
+        expected.square().sum(), [fmap, conv.weight, conv.bias]
+    )
     torch.testing.assert_close(g_fmap, g_fmap_conv, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(g_bias, g_bias_conv, atol=1e-4, rtol=1e-4)
     k = kernel_size
     taps = torch.stack([g_kernel[:, :, t // k, t % k].T for t in range(k * k)])
     torch.testing.assert_close(g_weight, taps, atol=1e-4, rtol=1e-4)
@@ -181,3 +186,29 @@ def test_gather_path_backward_runs_under_autocast(grid_graph) -> None:
     (grad_fp32,) = torch.autograd.grad(layer.forward_graph(graph, x).square().sum(), x)
     assert grad_bf16.dtype == torch.float32
     torch.testing.assert_close(grad_bf16, grad_fp32, atol=0.1, rtol=0.05)
+
+
+def test_im2col_tables_are_rebuilt_for_new_or_modified_edges(grid_graph) -> None:
+    """The tables are kept for the last edge list; new tensors or in-place edits rebuild them."""
+    graph = build_topology("relative", kernel_size=3)(grid_graph(torch.randn(2, 3, 4, 5)))
+    edge_index, edge_type = graph.edge_index.clone(), graph.edge_types().clone()
+    layer = RGCNLayer(5, 7, num_relations=9)
+    x = graph.x
+
+    def fresh(ei: torch.Tensor, et: torch.Tensor) -> torch.Tensor:
+        other = RGCNLayer(5, 7, num_relations=9)
+        other.load_state_dict(layer.state_dict())
+        return other(x, ei, et, one_edge_per_relation=True)
+
+    first = layer(x, edge_index, edge_type, one_edge_per_relation=True)
+    torch.testing.assert_close(layer(x, edge_index, edge_type, True), first)
+    # Relabel the relations in place (a valid one-edge-per-relation graph, other weights).
+    edge_type.copy_((edge_type + 1) % 9)
+    relabelled = layer(x, edge_index, edge_type, one_edge_per_relation=True)
+    torch.testing.assert_close(relabelled, fresh(edge_index, edge_type))
+    assert not torch.allclose(relabelled, first)
+    # Reverse every edge in place (the transposed graph).
+    edge_index.copy_(edge_index.flip(0))
+    torch.testing.assert_close(
+        layer(x, edge_index, edge_type, one_edge_per_relation=True), fresh(edge_index, edge_type)
+    )
