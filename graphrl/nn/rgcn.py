@@ -171,11 +171,20 @@ class RGCNLayer(GraphLayerMixin, nn.Module):
         Kept for the last edge list seen (the same tensors, unmodified: their version counters
         match), so a topology's cached edges cost one build per shape, not one per call.
         """
+        if torch.compiler.is_compiling():  # a compiled graph builds them (no Python state)
+            return self._build_im2col_tables(edge_index, edge_type, num_nodes)
         key = (edge_index._version, edge_type._version, num_nodes)
         cached = self.__dict__.get("_im2col_cache")
         if cached is not None and cached[0] is edge_index and cached[1] is edge_type:
             if cached[2] == key:
                 return cached[3]
+        tables = self._build_im2col_tables(edge_index, edge_type, num_nodes)
+        self.__dict__["_im2col_cache"] = (edge_index, edge_type, key, tables)
+        return tables
+
+    def _build_im2col_tables(
+        self, edge_index: Tensor, edge_type: Tensor, num_nodes: int
+    ) -> tuple[Tensor, Tensor, Tensor]:
         r = self.num_relations
         src, dst = edge_index
         none = torch.full((num_nodes * r,), num_nodes, dtype=src.dtype, device=src.device)
@@ -184,10 +193,7 @@ class RGCNLayer(GraphLayerMixin, nn.Module):
         present = sender < num_nodes
         relation = torch.arange(r, device=src.device)
         rows = torch.where(present, sender * r + relation, 0)
-        tables = (rows, present.to(torch.get_default_dtype()), receiver)
-        if not torch.compiler.is_compiling():
-            self.__dict__["_im2col_cache"] = (edge_index, edge_type, key, tables)
-        return tables
+        return rows, present.to(torch.get_default_dtype()), receiver
 
     def _check_edge_type(self, edge_type: Tensor) -> None:
         """Relation ids in ``[0, R)`` (a host sync: run when a value check is due)."""

@@ -154,3 +154,18 @@ def test_debug_mode_checks_the_declared_one_edge_per_relation(monkeypatch) -> No
     monkeypatch.setenv("GRAPHRL_DEBUG", "1")
     with pytest.raises(ValueError, match="node 1 receives 2 edges of relation 0"):
         layer(x, torch.tensor([[0, 2], [1, 1]]), torch.tensor([0, 0]), one_edge_per_relation=True)
+
+
+def test_rgcn_conv_path_compiles_without_graph_breaks(grid_graph) -> None:
+    """After the checked first call, ``torch.compile(fullgraph=True)`` traces the layer whole
+    (value checks are skipped while tracing; the tables are built inside the graph)."""
+    graph = _relative_graph(grid_graph)
+    layer = RGCNLayer(D, D, num_relations=9)
+    x = graph.x.clone().requires_grad_()
+    eager = layer.forward_graph(graph, x)
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)
+    out = compiled(x, graph.edge_index, graph.edge_types(), one_edge_per_relation=True)
+    torch.testing.assert_close(out, eager)
+    (grad,) = torch.autograd.grad(out.square().sum(), x)
+    (expected,) = torch.autograd.grad(eager.square().sum(), x)
+    torch.testing.assert_close(grad, expected)
