@@ -44,6 +44,9 @@ class EntityGraph:
             already restricted to real entities, or None when the edges only exist as a list.
             ``complete`` is the special case where every real pair is connected.
         complete: True when every real entity receives from every real entity (self included).
+        one_edge_per_relation: True when the topology guarantees that every node receives and
+            sends at most one edge of each relation (``relative`` on a grid), so R-GCN runs as
+            im2col; declared by the topology, never inferred from the edges.
         given_edge_index: ``[2, E]`` the env's own edges (``j -> i``, batch node indices), for
             the ``given`` topology; None when the observation has no edges.
         given_edge_type: ``[E]`` long relation ids of the env's edges (a ``Discrete`` edge
@@ -64,6 +67,7 @@ class EntityGraph:
     topology: str | None = None
     dense_adj: Tensor | None = None
     complete: bool = False
+    one_edge_per_relation: bool = False
     given_edge_index: Tensor | None = field(default=None, repr=False)
     given_edge_type: Tensor | None = field(default=None, repr=False)
     context: Tensor | None = field(default=None, repr=False)

@@ -20,6 +20,7 @@ from dataclasses import replace
 import torch
 from torch import Tensor, nn
 
+from graphrl.checks import value_check_due
 from graphrl.graphs.batch import EntityGraph
 from graphrl.registry import Registry
 
@@ -33,6 +34,11 @@ class Topology(nn.Module):
     (data-dependent ones). A topology has no parameters; it is an ``nn.Module`` only so that
     models can hold it as a submodule and print it.
 
+    Class attributes declare what a topology gives (layers read them from the graph):
+    ``num_relations`` edge types, ``needs_grid``, ``complete`` (every real pair connected) and
+    ``one_edge_per_relation`` (on a whole grid, every node receives and sends at most one edge
+    of each relation, so R-GCN runs as im2col).
+
     Args:
         self_loops: Add the edge ``i -> i`` for every real node.
     """
@@ -41,11 +47,14 @@ class Topology(nn.Module):
     num_relations: int = 1
     needs_grid: bool = False
     complete: bool = False
+    one_edge_per_relation: bool = False
+    batch_cache_size: int = 4  # whole-batch edge lists kept, per (B, N, grid, device)
 
     def __init__(self, self_loops: bool = False) -> None:
         super().__init__()
         self.self_loops = self_loops
         self._cache: dict[tuple, tuple[Tensor, Tensor, Tensor | None]] = {}
+        self._batch_cache: dict[tuple, tuple[Tensor, Tensor | None]] = {}
 
     # -- to override ------------------------------------------------------------------------
     def template(self, n: int, grid_shape: tuple[int, int] | None) -> tuple[Tensor, Tensor | None]:
@@ -70,7 +79,11 @@ class Topology(nn.Module):
 
     # -- shared machinery -------------------------------------------------------------------
     def _check(self, graph: EntityGraph) -> None:
-        if self.needs_grid and graph.grid_shape is None and not _on_cells(graph):
+        """Grid topologies need a grid or entities at cells (a value check: first call per
+        shape, every call under ``--debug``)."""
+        if not self.needs_grid or graph.grid_shape is not None:
+            return
+        if value_check_due(self, ("cells", tuple(graph.pos.shape))) and not _on_cells(graph):
             raise ValueError(
                 f"topology {self.name!r} needs grid-shaped entities (encoders grid, objects or "
                 "pixels) or entities at integer (row, col) cells; this entity set has neither: "
@@ -102,6 +115,7 @@ class Topology(nn.Module):
             edge_type=None,
             dense_adj=adj,
             complete=False,
+            one_edge_per_relation=False,  # two entities may share a cell
             _edge_index=None,
             _edge_builder=build,
         )
@@ -124,14 +138,36 @@ class Topology(nn.Module):
             )
         return self._cache[key]
 
+    def _batch_edges(
+        self, b: int, n: int, grid_shape: tuple[int, int] | None, device: torch.device
+    ) -> tuple[Tensor, Tensor | None]:
+        """The template offset by ``g * n`` for each of the ``b`` graphs: ``([2, b * E0],
+        [b * E0] | None)``, cached per ``(b, n, grid_shape, device)`` (it depends on shapes
+        alone; padding is dropped afterwards). Callers must not modify the returned tensors.
+        """
+        key = (b, n, grid_shape, str(device))
+        cached = self._batch_cache.get(key)
+        if cached is None:
+            edge_index0, _, edge_type0 = self._cached_template(n, grid_shape, device)
+            offsets = torch.arange(b, device=device).view(1, b, 1) * n
+            edge_index = (edge_index0.unsqueeze(1) + offsets).reshape(2, -1)
+            edge_type = None if edge_type0 is None else edge_type0.repeat(b)
+            if len(self._batch_cache) >= self.batch_cache_size:
+                self._batch_cache.pop(next(iter(self._batch_cache)))  # the oldest
+            cached = self._batch_cache[key] = (edge_index, edge_type)
+        return cached
+
     def forward(self, graph: EntityGraph) -> EntityGraph:
-        """Return ``graph`` with this topology's edges (built lazily, on first use)."""
+        """Return ``graph`` with this topology's edges (built lazily, on first use).
+
+        No host sync here: whether padding must be dropped from the edge list is decided when
+        the list is built, which the dense attention path never asks for.
+        """
         self._check(graph)
         if self.needs_grid and graph.grid_shape is None:
             return self._from_cells(graph)
         b, n = graph.mask.shape
         device = graph.x.device
-        node_mask = graph.node_mask
 
         if self.data_dependent:
             adj = self.dense_adjacency(graph)  # [B, N, N]
@@ -147,17 +183,19 @@ class Topology(nn.Module):
                 edge_type=None,
                 dense_adj=adj,
                 complete=False,
+                one_edge_per_relation=False,
                 _edge_index=None,
                 _edge_builder=build,
             )
 
-        edge_index0, adj0, edge_type0 = self._cached_template(n, graph.grid_shape, device)
+        _, adj0, _ = self._cached_template(n, graph.grid_shape, device)
+        grid_shape, mask = graph.grid_shape, graph.mask
 
         def build() -> tuple[Tensor, Tensor | None]:
-            offsets = torch.arange(b, device=device) * n  # [B]
-            edge_index = (edge_index0.unsqueeze(1) + offsets.view(1, b, 1)).reshape(2, -1)
-            edge_type = None if edge_type0 is None else edge_type0.repeat(b)
-            if not graph.all_real:
+            edge_index, edge_type = self._batch_edges(b, n, grid_shape, device)
+            # all_real is known from shapes; otherwise one host sync per edge-list build
+            if not graph.all_real and not bool(mask.all()):
+                node_mask = mask.reshape(-1)
                 keep = node_mask[edge_index[0]] & node_mask[edge_index[1]]
                 edge_index = edge_index[:, keep]
                 edge_type = None if edge_type is None else edge_type[keep]
@@ -170,6 +208,7 @@ class Topology(nn.Module):
             edge_type=None,
             dense_adj=adj0,
             complete=self.complete,
+            one_edge_per_relation=self.one_edge_per_relation,
             _edge_index=None,
             _edge_builder=build,
         )
@@ -228,6 +267,7 @@ class SelfOnly(Topology):
     """Each entity only receives from itself: no relations (the DeepSets baseline)."""
 
     name = "self"
+    one_edge_per_relation = True
 
     def __init__(self) -> None:
         super().__init__(self_loops=False)
@@ -304,6 +344,7 @@ class Relative(Topology):
 
     name = "relative"
     needs_grid = True
+    one_edge_per_relation = True  # offset t: at most one sender and one receiver per cell
 
     def __init__(self, kernel_size: int = 3) -> None:
         if kernel_size < 1 or kernel_size % 2 == 0:
@@ -457,6 +498,7 @@ class Given(Topology):
             edge_type=None,
             dense_adj=adj,
             complete=False,
+            one_edge_per_relation=False,
             _edge_index=None,
             _edge_builder=lambda: (edge_index, edge_type),
         )
@@ -512,6 +554,8 @@ class Relations(Topology):
             edge_type=None,
             dense_adj=dense_adj,
             complete=complete,
+            # Each part's relations are its own, so the union keeps each part's guarantee.
+            one_edge_per_relation=all(out.one_edge_per_relation for out in outs),
             _edge_index=None,
             _edge_builder=build,
         )

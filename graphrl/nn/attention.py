@@ -340,7 +340,7 @@ class AttentionLayer(nn.Module):
     ) -> Tensor | tuple[Tensor, Tensor]:
         """PyG-style call on an edge list (the sparse path)."""
         check_node_features(x, self.in_channels, type(self).__name__)
-        check_edge_index(edge_index, x.shape[0], type(self).__name__)
+        check_edge_index(edge_index, x.shape[0], type(self).__name__, owner=self)
         self._check_edge_attr(edge_attr)
         out, weights = self._block(
             x, lambda h: self.attend_sparse(h, edge_index, edge_attr, return_attention_weights)

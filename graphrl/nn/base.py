@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from graphrl.checks import value_check_due
 from graphrl.graphs.batch import EntityGraph
 
 
@@ -21,14 +22,35 @@ def check_node_features(x: Tensor, in_channels: int, who: str) -> None:
         )
 
 
-def check_edge_index(edge_index: Tensor, num_nodes: int, who: str) -> None:
-    """Fail clearly when ``edge_index`` is not a ``[2, E]`` long tensor of valid node ids."""
+def check_edge_index(
+    edge_index: Tensor, num_nodes: int, who: str, owner: object | None = None
+) -> None:
+    """Fail clearly when ``edge_index`` is not a ``[2, E]`` tensor of valid node ids.
+
+    The shape is checked on every call. The node ids (a host sync: ``edge_index.min()`` and
+    ``max()``) are checked on every call when ``owner`` is None, else only when
+    :func:`~graphrl.checks.value_check_due` says so: on ``owner``'s first call with these
+    shapes, and on every call under ``--debug`` / ``GRAPHRL_DEBUG=1``.
+
+    Args:
+        edge_index: ``[2, E]`` edges ``(source j, target i)``.
+        num_nodes: Rows of the node features the ids index.
+        who: Name of the caller, for the message.
+        owner: The module calling (it keeps its record of shapes already checked).
+    """
     if edge_index.dim() != 2 or edge_index.shape[0] != 2:
         raise ValueError(f"{who} expects edge_index [2, E]; got shape {tuple(edge_index.shape)}")
-    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
-        raise ValueError(
-            f"{who}: edge_index refers to node {int(edge_index.max())} but x has {num_nodes} nodes"
-        )
+    if edge_index.numel() == 0:
+        return
+    if owner is not None and not value_check_due(
+        owner, ("edge_index", num_nodes, tuple(edge_index.shape))
+    ):
+        return
+    low, high = int(edge_index.min()), int(edge_index.max())
+    if low < 0:
+        raise ValueError(f"{who}: edge_index has a negative node id ({low})")
+    if high >= num_nodes:
+        raise ValueError(f"{who}: edge_index refers to node {high} but x has {num_nodes} nodes")
 
 
 class GraphLayerMixin:

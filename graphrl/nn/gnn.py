@@ -71,7 +71,7 @@ class GNNLayer(GraphLayerMixin, MessagePassing):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         check_node_features(x, self.in_channels, type(self).__name__)
-        check_edge_index(edge_index, x.shape[0], type(self).__name__)
+        check_edge_index(edge_index, x.shape[0], type(self).__name__, owner=self)
         if (edge_attr is None) != (self.edge_dim == 0):
             raise ValueError(
                 f"GNNLayer built with edge_dim={self.edge_dim} got "

@@ -47,9 +47,14 @@ def test_rgcn_on_relative_topology_is_conv2d(grid_graph, kernel_size: int, grid)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 
     # Gradients agree too (the layer's gather path has its own backward).
-    g_fmap, g_weight = torch.autograd.grad(out.square().sum(), [fmap, layer.weight])
-    g_fmap_conv, g_kernel = torch.autograd.grad(expected.square().sum(), [fmap, conv.weight])
+    g_fmap, g_weight, g_bias = torch.autograd.grad(
+        out.square().sum(), [fmap, layer.weight, layer.bias]
+    )
+    g_fmap_conv, g_kernel, g_bias_conv = torch.autograd.grad(
+        expected.square().sum(), [fmap, conv.weight, conv.bias]
+    )
     torch.testing.assert_close(g_fmap, g_fmap_conv, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(g_bias, g_bias_conv, atol=1e-4, rtol=1e-4)
     k = kernel_size
     taps = torch.stack([g_kernel[:, :, t // k, t % k].T for t in range(k * k)])
     torch.testing.assert_close(g_weight, taps, atol=1e-4, rtol=1e-4)
@@ -75,8 +80,16 @@ def pyg_copy(layer: RGCNLayer, aggr: str) -> RGCNConv:
 
 
 @pytest.mark.parametrize("aggr", ["sum", "mean"])
-@pytest.mark.parametrize("edges", ["one_per_slot", "one_received_many_sent", "repeated"])
-def test_matches_pyg_rgcnconv(monkeypatch, aggr: str, edges: str) -> None:
+@pytest.mark.parametrize(
+    "edges, declared",
+    [
+        ("one_per_slot", True),  # the caller declares it: im2col
+        ("one_per_slot", False),  # undeclared: transform-then-scatter, same result
+        ("one_received_many_sent", False),
+        ("repeated", False),
+    ],
+)
+def test_matches_pyg_rgcnconv(monkeypatch, aggr: str, edges: str, declared: bool) -> None:
     num_nodes, num_relations = 12, 3
     if edges == "one_per_slot":  # each node sends and receives each relation once: im2col
         src = torch.cat([torch.randperm(num_nodes)[:7] for _ in range(num_relations)])
@@ -99,8 +112,9 @@ def test_matches_pyg_rgcnconv(monkeypatch, aggr: str, edges: str) -> None:
     apply = rgcn._GatherMatmul.apply
     monkeypatch.setattr(rgcn._GatherMatmul, "apply", lambda *a: gathers.append(1) or apply(*a))
 
-    out, expected = layer(x, edge_index, edge_type), reference(x, edge_index, edge_type)
-    assert len(gathers) == int(edges == "one_per_slot")  # else transform-then-scatter
+    out = layer(x, edge_index, edge_type, one_edge_per_relation=declared)
+    expected = reference(x, edge_index, edge_type)
+    assert len(gathers) == int(declared)  # else transform-then-scatter
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
     probe = torch.randn_like(out)
     grad_x, grad_w, grad_root = torch.autograd.grad(
@@ -128,18 +142,34 @@ def test_repr() -> None:
 
 
 def test_bad_input_is_rejected() -> None:
+    """Each bad call is a fresh layer's first call (value checks run once per shape)."""
     edge_index = torch.tensor([[0, 1], [1, 0]])
-    layer = RGCNLayer(4, 4, num_relations=2)
+
+    def layer() -> RGCNLayer:
+        return RGCNLayer(4, 4, num_relations=2)
+
     with pytest.raises(ValueError, match="out of range for num_relations=2"):
-        layer(torch.randn(2, 4), edge_index, torch.tensor([0, 2]))
+        layer()(torch.randn(2, 4), edge_index, torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match="edge_type -1 out of range"):
+        layer()(torch.randn(2, 4), edge_index, torch.tensor([-1, 0]))
     with pytest.raises(ValueError, match="gives no edge_type"):
-        layer(torch.randn(2, 4), edge_index, None)
+        layer()(torch.randn(2, 4), edge_index, None)
     with pytest.raises(ValueError, match=r"expects node features \[num_nodes, 4\]"):
-        layer(torch.randn(2, 5), edge_index, torch.tensor([0, 1]))
+        layer()(torch.randn(2, 5), edge_index, torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="edge_type must be"):
-        layer(torch.randn(2, 4), edge_index, torch.tensor([0]))
+        layer()(torch.randn(2, 4), edge_index, torch.tensor([0]))
     with pytest.raises(ValueError, match="refers to node 2"):
-        layer(torch.randn(2, 4), torch.tensor([[0, 2], [1, 0]]), torch.tensor([0, 1]))
+        layer()(torch.randn(2, 4), torch.tensor([[0, 2], [1, 0]]), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="negative node id"):
+        layer()(torch.randn(2, 4), torch.tensor([[0, -1], [1, 0]]), torch.tensor([0, 1]))
+    # Node 1 receives two edges of relation 0: the declaration is false.
+    with pytest.raises(ValueError, match="node 1 receives 2 edges of relation 0"):
+        layer()(
+            torch.randn(3, 4),
+            torch.tensor([[0, 2], [1, 1]]),
+            torch.tensor([0, 0]),
+            one_edge_per_relation=True,
+        )
     with pytest.raises(ValueError, match="num_relations >= 1"):
         RGCNLayer(4, 4, num_relations=0)
     with pytest.raises(ValueError, match="unknown RGCN aggr 'max'"):
@@ -156,3 +186,29 @@ def test_gather_path_backward_runs_under_autocast(grid_graph) -> None:
     (grad_fp32,) = torch.autograd.grad(layer.forward_graph(graph, x).square().sum(), x)
     assert grad_bf16.dtype == torch.float32
     torch.testing.assert_close(grad_bf16, grad_fp32, atol=0.1, rtol=0.05)
+
+
+def test_im2col_tables_are_rebuilt_for_new_or_modified_edges(grid_graph) -> None:
+    """The tables are kept for the last edge list; new tensors or in-place edits rebuild them."""
+    graph = build_topology("relative", kernel_size=3)(grid_graph(torch.randn(2, 3, 4, 5)))
+    edge_index, edge_type = graph.edge_index.clone(), graph.edge_types().clone()
+    layer = RGCNLayer(5, 7, num_relations=9)
+    x = graph.x
+
+    def fresh(ei: torch.Tensor, et: torch.Tensor) -> torch.Tensor:
+        other = RGCNLayer(5, 7, num_relations=9)
+        other.load_state_dict(layer.state_dict())
+        return other(x, ei, et, one_edge_per_relation=True)
+
+    first = layer(x, edge_index, edge_type, one_edge_per_relation=True)
+    torch.testing.assert_close(layer(x, edge_index, edge_type, True), first)
+    # Relabel the relations in place (a valid one-edge-per-relation graph, other weights).
+    edge_type.copy_((edge_type + 1) % 9)
+    relabelled = layer(x, edge_index, edge_type, one_edge_per_relation=True)
+    torch.testing.assert_close(relabelled, fresh(edge_index, edge_type))
+    assert not torch.allclose(relabelled, first)
+    # Reverse every edge in place (the transposed graph).
+    edge_index.copy_(edge_index.flip(0))
+    torch.testing.assert_close(
+        layer(x, edge_index, edge_type, one_edge_per_relation=True), fresh(edge_index, edge_type)
+    )
