@@ -31,14 +31,14 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 def test_every_variant_sees_the_same_env_steps() -> None:
     ablate = _module()
-    # The shipped configs: attention 64 envs x 64 steps, CNN 16 x 64.
+    # The shipped configs: attention 32 envs x 64 steps (per process), CNN 16 x 64.
     sizes = [
         ablate.iteration_size(str(ROOT / "configs/boxworld/ppo_attention.yaml"), False),
         ablate.iteration_size(str(ROOT / "configs/boxworld/ppo_cnn.yaml"), False),
     ]
-    assert sizes == [4096, 1024]
-    assert ablate.equal_timesteps(300_000, sizes) == 73 * 4096
-    assert ablate.equal_timesteps(10, sizes) == 4096  # at least one iteration of each
+    assert sizes == [2048, 1024]
+    assert ablate.equal_timesteps(300_000, sizes) == 146 * 2048
+    assert ablate.equal_timesteps(10, sizes) == 2048  # at least one iteration of each
     assert set(ablate.VARIANTS) == {
         "complete", "knn", "radius", "criss_cross", "grid8", "relative_rgcn", "gcn", "self", "cnn"
     }  # fmt: skip

@@ -461,7 +461,7 @@ class RolloutCollector:
                 rows = torch.as_tensor(bootstrap, device=device)
                 buffer.final_values[t, rows] = self._final_value(
                     policy, self._as_obs(final_obs, device), rows
-                )
+                ).to(buffer.final_values.dtype)  # bf16 under autocast
 
             done = terminated | truncated
             self.episodes.update(reward, done, solved_flags(info, self.num_envs))
