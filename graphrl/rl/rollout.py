@@ -436,10 +436,11 @@ class RolloutCollector:
         obs = self._as_obs(self._next_obs, device)
         for t in range(self.num_steps):
             buffer.obs[t] = obs
-            # Graph sizes read off the host copy of the observation: no device sync per step.
-            host = obs if device.type == "cpu" else self._as_obs(self._next_obs, _CPU)
-            with static_shapes(policy, host):
+            if device.type == "cpu":  # counting entities on the host is no sync here
                 logits, value = self._act(policy, obs, t)
+            else:  # graph sizes read off the host copy: no device sync per step
+                with static_shapes(policy, self._as_obs(self._next_obs, _CPU)):
+                    logits, value = self._act(policy, obs, t)
             if t == 0:
                 _check_policy_output(logits, value, self.num_envs, self.envs.single_action_space)
             dist = Categorical(logits=logits, validate_args=False)
