@@ -17,6 +17,12 @@ K=8 would otherwise meet label columns 8-15 whose input weights training never m
 ``form="sequence"`` gives the same tensors, read as a sequence in label order (time step ``i``
 feeds vector ``i``), as the LSTM and RMC of the paper read it; ``form="set"`` marks them as an
 unordered set (the label lives in the features, so the order carries nothing).
+
+``rank_code="fraction"`` replaces ``one_hot(n, M)`` by a code of the rank's fraction
+``f = n / (K - 1)`` (0: the farthest, 1: ``m`` itself): ``[f, cos(pi j f), sin(pi j f) for
+j = 1..4]`` (``RANK_FRACTION_DIM = 9`` columns). Every K then asks its questions in the same
+range of codes, so a model trained on K up to 16 meets no untrained input column at K=32 (the
+one-hot's columns 16-31 are never set in such training).
 """
 
 from __future__ import annotations
@@ -31,6 +37,25 @@ from torch import Tensor
 from datamodules.base import Batch, ProceduralDataModule, SizeMixture, SizeSchedule
 
 FORMS = ("set", "sequence")
+RANK_CODES = ("one_hot", "fraction")
+RANK_FREQUENCIES = 4
+RANK_FRACTION_DIM = 1 + 2 * RANK_FREQUENCIES
+
+
+def rank_fraction_code(n: Tensor, num_entities: int) -> Tensor:
+    """The fraction code of ranks ``n`` among ``num_entities`` vectors (module docstring).
+
+    Args:
+        n: ``[B]`` long rank, ``0 <= n < K``.
+        num_entities: K.
+
+    Returns:
+        ``[B, RANK_FRACTION_DIM]`` float: ``f = n / (K - 1)``, then ``cos`` and ``sin`` of
+        ``pi * j * f`` for ``j = 1..RANK_FREQUENCIES``.
+    """
+    f = n.float() / (num_entities - 1)
+    angles = torch.pi * f.unsqueeze(-1) * torch.arange(1, RANK_FREQUENCIES + 1)
+    return torch.cat([f.unsqueeze(-1), angles.cos(), angles.sin()], dim=-1)
 
 
 def nth_farthest(vectors: Tensor, n: Tensor, m: Tensor) -> Tensor:
@@ -75,18 +100,34 @@ class NthFarthestTask:
     seen_ranks: int | None = None
     label_features: bool = True
     question_view: bool = False
+    rank_code: str = "one_hot"
+
+    def __post_init__(self) -> None:
+        if self.rank_code not in RANK_CODES:
+            raise ValueError(
+                f"unknown rank_code {self.rank_code!r}; choose one of: {', '.join(RANK_CODES)}"
+            )
+
+    @property
+    def rank_dim(self) -> int:
+        """Width of the rank's code: ``max_entities`` (one-hot) or ``RANK_FRACTION_DIM``."""
+        return self.max_entities if self.rank_code == "one_hot" else RANK_FRACTION_DIM
 
     @property
     def question_dim(self) -> int:
-        """Width of ``question`` (``one_hot(n)``, and ``one_hot(m)`` with labels); 0 unless
+        """Width of ``question`` (the rank's code, and ``one_hot(m)`` with labels); 0 unless
         ``question_view``."""
-        return (2 if self.label_features else 1) * self.max_entities if self.question_view else 0
+        if not self.question_view:
+            return 0
+        return self.rank_dim + (self.max_entities if self.label_features else 0)
 
     @property
     def num_features(self) -> int:
-        """``dim + 3 * max_entities + 1`` (``dim + max_entities + 1`` without labels), less
+        """``dim + 3 * max_entities + 1`` (``dim + max_entities + 1`` without labels; the rank's
+        one-hot ``max_entities`` wide is ``RANK_FRACTION_DIM`` with the fraction code), less
         ``question_dim`` when the question is a view of its own."""
-        width = self.dim + (3 if self.label_features else 1) * self.max_entities + 1
+        labels = 2 * self.max_entities if self.label_features else 0
+        width = self.dim + labels + self.rank_dim + 1
         return width - self.question_dim
 
     def sample(self, batch_size: int, num_entities: int, generator: torch.Generator) -> Batch:
@@ -107,7 +148,8 @@ class NthFarthestTask:
 
         ids = torch.arange(k)
         labels = F.one_hot(ids, M).float().expand(b, k, M)
-        rank = F.one_hot(n, M).float().unsqueeze(1).expand(b, k, M)
+        code = F.one_hot(n, M).float() if self.rank_code == "one_hot" else rank_fraction_code(n, k)
+        rank = code.unsqueeze(1).expand(b, k, code.shape[-1])
         reference = F.one_hot(m, M).float().unsqueeze(1).expand(b, k, M)
         is_m = (ids.unsqueeze(0) == m.unsqueeze(1)).float().unsqueeze(-1)
         question = [rank, reference] if self.label_features else [rank]
@@ -159,6 +201,9 @@ class NthFarthestDataModule(ProceduralDataModule):
             entity's features (models choose how to read it: ``question_input``).
         label_features: Include the label one-hots ``one_hot(i)`` and ``one_hot(m)`` in ``x``
             (see the module docstring).
+        rank_code: How the rank ``n`` is given: ``"one_hot"`` (``one_hot(n, max_entities)``)
+            or ``"fraction"`` (a code of ``n / (K - 1)``, the same range for every K; see the
+            module docstring).
         train_num_entities: A distribution of training K, e.g. ``[4, 8, 12, 16]``: every
             training batch draws its K uniformly from it (replaces ``num_entities`` for
             training; not with ``curriculum``).
@@ -184,6 +229,7 @@ class NthFarthestDataModule(ProceduralDataModule):
         train_num_entities: list[int] | None = None,
         label_features: bool = True,
         question_view: bool = False,
+        rank_code: str = "one_hot",
         num_workers: int = 0,
     ) -> None:
         if dim < 1:
@@ -238,6 +284,7 @@ class NthFarthestDataModule(ProceduralDataModule):
             seen_ranks=max(train_sizes),
             label_features=label_features,
             question_view=question_view,
+            rank_code=rank_code,
         )
 
     @property

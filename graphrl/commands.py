@@ -4,6 +4,7 @@
         [--env_id graphrl/BoxWorld-Small-v0] [--env_kwargs '{"goal_length": 3}'] [--greedy]
     graphrl evaluate --ckpt .../last.ckpt --env_id graphrl/BoxWorld-Small-v0 \\
         graphrl/BoxWorld-Medium-v0,graphrl/BoxWorld-12x12-v0 --out results/zero_shot  # a table
+    graphrl evaluate --ckpt .../last.ckpt --env_kwargs '{"goal_length": 4}' '{"goal_length": 5}'
     graphrl render --ckpt .../last.ckpt --out episode.gif [--seed 0]
 """
 
@@ -139,8 +140,9 @@ def evaluate_command(argv: list[str]) -> dict[str, Any] | list[dict[str, Any]]:
     parser.add_argument(
         "--env_kwargs",
         type=_json_dict,
-        default={},
-        help="JSON overrides, e.g. '{\"goal_length\": 3}'",
+        nargs="+",
+        default=[{}],
+        help="JSON overrides, e.g. '{\"goal_length\": 3}'; several: every env runs with each",
     )
     parser.add_argument("--seed", type=int, default=10_000, help="env i is seeded seed + i")
     parser.add_argument("--greedy", action="store_true", help="argmax actions (default: sample)")

@@ -9,6 +9,8 @@ from every line of that file.
 
 Examples:
     python scripts/compare_generalisation.py --max-minutes 3 --variants shipped count
+    python scripts/compare_generalisation.py --max-minutes 30 --schedule-steps 28000 \
+        --variants mixture_fraction
     python scripts/compare_generalisation.py --report-only   # table + plot from the JSON lines
 """
 
@@ -24,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare_supervised import budget_args, run_config
 
 CONFIG = "configs/nth_farthest/attention.yaml"
+GNN = "configs/nth_farthest/gnn.yaml"
 MIXTURE = "configs/nth_farthest/attention_mixture.yaml"
 NO_LABELS = "--data.init_args.label_features=false"
 COUNT = "--model.processor.layer_kwargs={size_scaling: count, reference_size: 8}"
@@ -37,13 +40,31 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
         ["--model.processor.layer_kwargs={size_scaling: log}", NO_LABELS],
         "K=8, logits scaled by log N, no label one-hots",
     ),
+    "gnn_no_labels": (
+        GNN,
+        [NO_LABELS],
+        "K=8, generic GNN (edge MLP, sum: can count), no label one-hots",
+    ),
     "mixture": (MIXTURE, [], "K ~ U{4..16}, count, no label one-hots"),
+    "mixture_fraction": (
+        MIXTURE,
+        ["--data.init_args.rank_code=fraction"],
+        "K ~ U{4..16}, count, no label one-hots, rank as a fraction n/(K-1)",
+    ),
 }
 
 
-def collect(name: str, max_minutes: float, runs_dir: str) -> dict:
-    """Fit and test one variant; return its row (accuracies in [0, 1])."""
+def collect(
+    name: str, max_minutes: float, runs_dir: str, schedule_steps: int | None = None
+) -> dict:
+    """Fit and test one variant; return its row (accuracies in [0, 1]).
+
+    ``schedule_steps`` sets the learning-rate schedule's ``total_steps`` (the configs decay
+    over 5000 steps, which a budget of more than a few minutes outlasts).
+    """
     config, extra, what = VARIANTS[name]
+    if schedule_steps is not None:
+        extra = [*extra, f"--model.scheduler.init_args.total_steps={schedule_steps}"]
     extra = [*budget_args(config, max_minutes, None, extra), *extra]
     result = run_config(config, name, extra, runs_dir)
     ks = [int(n[1:]) for n in result.eval_names]
@@ -97,6 +118,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--max-minutes", type=float, default=3.0)
+    parser.add_argument(
+        "--schedule-steps",
+        type=int,
+        default=None,
+        help="the lr schedule's total_steps (default: the config's); about 1000 per minute here",
+    )
     parser.add_argument("--out", default="results/generalisation")
     parser.add_argument("--runs-dir", default="runs/generalisation")
     parser.add_argument("--report-only", action="store_true")
@@ -105,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     path = os.path.join(args.out, "nth_farthest_k.jsonl")
     if not args.report_only:
         for name in args.variants:
-            row = collect(name, args.max_minutes, args.runs_dir)
+            row = collect(name, args.max_minutes, args.runs_dir, args.schedule_steps)
             with open(path, "a") as f:
                 f.write(json.dumps(row) + "\n")
     with open(path) as f:

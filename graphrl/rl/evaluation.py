@@ -3,6 +3,7 @@ or on a list of presets (one table)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -164,10 +165,10 @@ def evaluate_presets(
     seed: int = 0,
     greedy: bool = True,
     num_envs: int = 8,
-    env_kwargs: dict[str, Any] | None = None,
+    env_kwargs: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
     check: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Evaluate one trained agent on several envs: one row per env.
+    """Evaluate one trained agent on several envs: one row per env and overrides.
 
     Args:
         agent: A trained ``OnPolicyModule`` (its ``evaluate`` and ``observation_space``).
@@ -176,18 +177,21 @@ def evaluate_presets(
         seed: Env ``i`` of every env id is seeded ``seed + i``.
         greedy: Argmax actions instead of sampling.
         num_envs: Envs stepped in parallel.
-        env_kwargs: Overrides applied to every env (e.g. ``{"goal_length": 4}``).
+        env_kwargs: Overrides applied to every env (e.g. ``{"goal_length": 4}``), or a list
+            of them: every env then runs once with each (e.g. ``[{"goal_length": 4},
+            {"goal_length": 5}]``), rows in env-major order.
         check: Called as ``check(env_id, kwargs)`` on every env before its symbols are fitted
             and before any episode runs (the command's one-line input checks).
 
     Returns:
         ``{"env_id", "env_kwargs", "solve_rate", "mean_return", "mean_length", "episodes"}``
-        per env, in order; ``env_kwargs`` are the ones the env ran with (``color_ids``
+        per env and overrides, in order; ``env_kwargs`` are the ones the env ran with (``color_ids``
         included when :func:`fit_symbols` added it).
     """
+    variants = [env_kwargs] if isinstance(env_kwargs, dict) else list(env_kwargs or [{}])
     resolved = []
-    for env_id in env_ids:
-        kwargs = dict(env_kwargs or {})
+    for env_id, overrides in itertools.product(env_ids, variants):
+        kwargs = dict(overrides)
         if env_id is None:
             env_id = agent.hparams.env_id
             kwargs = {**(agent.hparams.env_kwargs or {}), **kwargs}

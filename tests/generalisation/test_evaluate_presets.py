@@ -62,6 +62,16 @@ def test_evaluate_a_preset_list_writes_one_table(tmp_path, capsys) -> None:
     assert "| graphrl/BoxWorld-12x12-v0 |" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="exists: pass another --out or --force"):
         evaluate_command([*args, "--out", out])
+    # several --env_kwargs: every env runs once with each, env-major
+    lengths = ['{"goal_length": 1}', '{"goal_length": 4, "num_distractors": 0}']
+    args = ["--ckpt", ckpt, "--episodes", "2", "--num_envs", "2"]
+    ids = ["graphrl/BoxWorld-Small-v0", "graphrl/BoxWorld-Medium-v0"]
+    rows = evaluate_command([*args, "--env_id", *ids, "--env_kwargs", *lengths])
+    assert [(r["env_id"], r["env_kwargs"]) for r in rows] == [
+        (env_id, json.loads(kwargs)) for env_id in ids for kwargs in lengths
+    ]
+    with pytest.raises(SystemExit, match="takes no keyword 'nope'"):
+        evaluate_command([*args, "--env_kwargs", '{"goal_length": 2}', '{"nope": 1}'])
 
 
 def test_an_agent_trained_on_six_colours_plays_medium_and_refuses_12x12_in_one_line(

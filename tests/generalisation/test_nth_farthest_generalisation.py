@@ -104,3 +104,39 @@ def test_without_label_features_only_the_vector_the_rank_and_the_m_flag_remain()
     torch.testing.assert_close(bare[..., :d], full[..., :d])
     torch.testing.assert_close(bare[..., d : d + m], full[..., d + m : d + 2 * m])  # one_hot(n)
     torch.testing.assert_close(bare[..., -1], full[..., -1])  # i == m
+
+
+def test_fraction_rank_code_is_the_same_for_the_same_fraction_at_every_k() -> None:
+    from datamodules.nth_farthest import RANK_FRACTION_DIM, NthFarthestTask, rank_fraction_code
+
+    task = NthFarthestTask(max_entities=32, label_features=False, rank_code="fraction")
+    assert task.num_features == 16 + RANK_FRACTION_DIM + 1
+    g = torch.Generator().manual_seed(0)
+    for k in (8, 16, 32):
+        batch = task.sample(64, k, g)
+        assert batch["x"].shape == (64, k, task.num_features)
+        code = batch["x"][:, 0, 16 : 16 + RANK_FRACTION_DIM]
+        assert torch.all((code[:, 0] >= 0) & (code[:, 0] <= 1))
+        # the farthest (n = 0) and m itself (n = K - 1) have the same code whatever K
+    for n, k in ((0, 8), (0, 32), (7, 8), (31, 32), (15, 16)):
+        f = torch.tensor([n / (k - 1)])
+        torch.testing.assert_close(rank_fraction_code(torch.tensor([n]), k)[0, 0], f[0])
+    torch.testing.assert_close(
+        rank_fraction_code(torch.tensor([15]), 16), rank_fraction_code(torch.tensor([31]), 32)
+    )
+    assert not torch.allclose(
+        rank_fraction_code(torch.tensor([3]), 16), rank_fraction_code(torch.tensor([4]), 16)
+    )
+
+
+def test_fraction_rank_code_question_view_and_bad_names() -> None:
+    from datamodules.nth_farthest import RANK_FRACTION_DIM
+
+    data = NthFarthestDataModule(
+        batch_size=8, label_features=False, rank_code="fraction", question_view=True
+    )
+    batch = data.eval_dataset("test", 8)[0]
+    assert data.question_dim == RANK_FRACTION_DIM == batch["question"].shape[-1]
+    assert batch["x"].shape[-1] == data.num_features == 16 + 1
+    with pytest.raises(ValueError, match="unknown rank_code 'frac'; choose one of: one_hot"):
+        NthFarthestDataModule(rank_code="frac")
