@@ -105,15 +105,19 @@ def report(rows: list[dict], out: str) -> None:
     with open(os.path.join(out, "nth_farthest_k.md"), "w") as f:
         f.write("\n".join(lines) + "\n\nCommands:\n\n")
         f.writelines(f"- `{r['name']}`: `{r['command']}`\n" for r in rows)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, key, title in zip(axes, ("acc", "acc_seen_ranks"), ("all ranks", "ranks seen")):
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    chance = list(range(min(all_k), max(all_k) + 1))
+    for ax, key, title in zip(axes, ("acc", "acc_seen_ranks"), ("all ranks", "ranks asked in training")):
+        ax.plot(chance, [100 / k for k in chance], color="0.6", ls=":", label="chance (1/K)")
         for r in rows:
-            ax.plot(r["k"], [100 * v for v in r[key]], marker="o", label=r["name"])
+            label = f"{r['name']} ({r['wall_time_s'] / 60:.0f} min)"
+            ax.plot(r["k"], [100 * v for v in r[key]], marker="o", label=label)
         ax.set(xlabel="K (entities at test)", title=f"Nth-farthest, {title}")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy (%)")
-    axes[1].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(0.8, 0.5), fontsize=8)
+    fig.tight_layout(rect=(0, 0, 0.8, 1))
     fig.savefig(os.path.join(out, "nth_farthest_acc_vs_k.png"), dpi=120)
     print("\n".join(lines))
 
