@@ -107,7 +107,9 @@ def report(rows: list[dict], out: str) -> None:
         f.writelines(f"- `{r['name']}`: `{r['command']}`\n" for r in rows)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
     chance = list(range(min(all_k), max(all_k) + 1))
-    for ax, key, title in zip(axes, ("acc", "acc_seen_ranks"), ("all ranks", "ranks asked in training")):
+    for ax, key, title in zip(
+        axes, ("acc", "acc_seen_ranks"), ("all ranks", "ranks asked in training")
+    ):
         ax.plot(chance, [100 / k for k in chance], color="0.6", ls=":", label="chance (1/K)")
         for r in rows:
             label = f"{r['name']} ({r['wall_time_s'] / 60:.0f} min)"

@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         "--agent", action="append", required=True, help="NAME=PREFIX[,PREFIX...] (repeat)"
     )
     parser.add_argument("--out", required=True, help="writes OUT.md and OUT.png")
+    parser.add_argument("--title", default=None, help="figure title (e.g. the action mode)")
     parser.add_argument("--trained", type=int, nargs=2, default=(1, 3), metavar=("MIN", "MAX"))
     args = parser.parse_args(argv)
     agents: dict[str, dict[str, dict[str, Any]]] = {}
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     for n in names:
         xs = [lengths[c] for c in path_labels if c in agents[n]]
         ys = [100 * agents[n][c]["solve_rate"] for c in path_labels if c in agents[n]]
-        left.plot(xs, ys, marker="o", label=n)
+        left.plot(xs, ys, marker="o", label=n, color=f"C{names.index(n)}")
     left.set(
         xlabel="boxes on the solution path",
         ylabel="fresh levels solved (%)",
@@ -126,17 +127,23 @@ def main(argv: list[str] | None = None) -> None:
     )
     left.set_xticks(sorted(lengths.values()))
     left.grid(alpha=0.3)
-    left.legend(loc="lower left", fontsize=8)
     width = 0.8 / max(1, len(names))
     for i, n in enumerate(names):
         ys = [100 * agents[n][c]["solve_rate"] if c in agents[n] else 0 for c in other]
-        right.bar([j + i * width for j in range(len(other))], ys, width, label=n)
+        xs = [j + i * width for j in range(len(other))]
+        right.bar(xs, ys, width, label=n, color=f"C{i}")
+        for x, c in zip(xs, other):
+            if c not in agents[n]:  # the agent cannot read these levels (or was not run)
+                right.text(x, 1, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
     right.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(other))])
     right.set_xticklabels(other, rotation=20, ha="right", fontsize=8)
     right.set(ylabel="fresh levels solved (%)", title="other unseen levels", ylim=(0, 102))
     right.grid(alpha=0.3, axis="y")
-    right.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
+    handles, labels = left.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
+    if args.title:
+        fig.suptitle(args.title)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(f"{args.out}.png", dpi=120)
     print(f"wrote {args.out}.md and {args.out}.png")
 
