@@ -38,6 +38,7 @@ from datamodules.base import Batch, ProceduralDataModule, SizeMixture, SizeSched
 
 FORMS = ("set", "sequence")
 RANK_CODES = ("one_hot", "fraction")
+ANSWERS = ("pointer", "label")
 RANK_FREQUENCIES = 4
 RANK_FRACTION_DIM = 1 + 2 * RANK_FREQUENCIES
 
@@ -207,6 +208,10 @@ class NthFarthestDataModule(ProceduralDataModule):
         train_num_entities: A distribution of training K, e.g. ``[4, 8, 12, 16]``: every
             training batch draws its K uniformly from it (replaces ``num_entities`` for
             training; not with ``curriculum``).
+        answer: How models answer: ``"pointer"`` (a logit per entity, from each entity's output
+            against the pooled one) or ``"label"`` (class logits of the answer's index from the
+            pooled output alone: Santoro et al.'s read-out of the final memory; with
+            ``form="sequence"`` the index is the time step).
         num_workers: DataLoader worker processes.
     """
 
@@ -230,6 +235,7 @@ class NthFarthestDataModule(ProceduralDataModule):
         label_features: bool = True,
         question_view: bool = False,
         rank_code: str = "one_hot",
+        answer: str = "pointer",
         num_workers: int = 0,
     ) -> None:
         if dim < 1:
@@ -238,6 +244,11 @@ class NthFarthestDataModule(ProceduralDataModule):
             raise ValueError(f"max_entities must be >= 2, got {max_entities}")
         if form not in FORMS:
             raise ValueError(f"unknown form {form!r}; choose one of: {', '.join(FORMS)}")
+        if answer not in ANSWERS:
+            raise ValueError(
+                f"unknown answer {answer!r}; choose one of: {', '.join(ANSWERS)} "
+                "(--data.init_args.answer)"
+            )
         eval_sizes = [num_entities] if eval_num_entities is None else list(eval_num_entities)
         if curriculum is not None and train_num_entities is not None:
             raise ValueError(
@@ -278,6 +289,7 @@ class NthFarthestDataModule(ProceduralDataModule):
         )
         self.save_hyperparameters()
         self.form = form
+        self._answer = answer
         self.task = NthFarthestTask(
             dim=dim,
             max_entities=max_entities,
@@ -316,8 +328,8 @@ class NthFarthestDataModule(ProceduralDataModule):
 
     @property
     def answer(self) -> str:
-        """``"pointer"``."""
-        return "pointer"
+        """The ``answer`` argument: ``"pointer"`` (default) or ``"label"``."""
+        return self._answer
 
     @property
     def question_types(self) -> list[str]:
