@@ -1,4 +1,5 @@
-"""The Nth-farthest sequential configs (RMC and LSTM): they train through the CLI, and the\nanswer flag swaps their read-out."""
+"""The Nth-farthest sequential configs (RMC and LSTM): they train through the CLI, and the
+answer flag swaps their read-out."""
 
 import json
 
