@@ -35,10 +35,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from datamodules.base import Batch, ProceduralDataModule, SizeMixture, SizeSchedule
+from graphrl.models.relational_classifier import ANSWERS
 
 FORMS = ("set", "sequence")
 RANK_CODES = ("one_hot", "fraction")
-ANSWERS = ("pointer", "label")
 RANK_FREQUENCIES = 4
 RANK_FRACTION_DIM = 1 + 2 * RANK_FREQUENCIES
 
@@ -289,7 +289,6 @@ class NthFarthestDataModule(ProceduralDataModule):
         )
         self.save_hyperparameters()
         self.form = form
-        self._answer = answer
         self.task = NthFarthestTask(
             dim=dim,
             max_entities=max_entities,
@@ -329,7 +328,7 @@ class NthFarthestDataModule(ProceduralDataModule):
     @property
     def answer(self) -> str:
         """The ``answer`` argument: ``"pointer"`` (default) or ``"label"``."""
-        return self._answer
+        return self.hparams.answer
 
     @property
     def question_types(self) -> list[str]:
