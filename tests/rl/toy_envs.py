@@ -225,8 +225,46 @@ class GraphPick(gym.Env):
         return self._draw(), float(hit), done, False, info
 
 
+class CueRecall(gym.Env):
+    """Remember a cue: shown on the first step only, asked for ``delay`` steps later.
+
+    Observation ``(1, 2, 1)``: cell 0 holds the cue (1 or 2) on the first step and 0 after;
+    cell 1 is 3 on the question step and 0 before it. Actions 0 / 1 before the question are
+    ignored; on the question step action ``cue - 1`` earns 1 (solved), the other 0, and the
+    episode ends. A policy without memory sees the same blank question frame for both cues,
+    so it solves at most half the episodes; one that remembers the first frame solves all.
+    """
+
+    def __init__(self, delay: int = 3) -> None:
+        self.delay = delay
+        self.observation_space = gym.spaces.Box(0, 3, (1, 2, 1), np.uint8)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def _obs(self) -> np.ndarray:
+        grid = np.zeros((1, 2, 1), np.uint8)
+        if self.steps == 0:
+            grid[0, 0, 0] = self.cue
+        if self.steps == self.delay:
+            grid[0, 1, 0] = 3
+        return grid
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.cue = int(self.np_random.integers(1, 3))
+        self.steps = 0
+        return self._obs(), {}
+
+    def step(self, action: int):
+        if self.steps < self.delay:
+            self.steps += 1
+            return self._obs(), 0.0, False, False, {}
+        solved = int(action) == self.cue - 1
+        return self._obs(), float(solved), True, False, {"solved": solved}
+
+
 gym.register("Corridor-v0", entry_point=Corridor)
 gym.register("Countdown-v0", entry_point=Countdown)
 gym.register("EntityPick-v0", entry_point=EntityPick)
 gym.register("EntityGoalPick-v0", entry_point=EntityGoalPick)
 gym.register("GraphPick-v0", entry_point=GraphPick)
+gym.register("CueRecall-v0", entry_point=CueRecall)
