@@ -30,6 +30,14 @@ POLICIES = {
         core_input="entities",
         core_kwargs={"mem_slots": 2, "head_size": 8, "heads": 2},
     ),
+    "rmc_pooled": functools.partial(
+        RecurrentActorCritic,
+        channels=16,
+        encoder="grid",
+        core="rmc",
+        core_input="pooled",
+        core_kwargs={"mem_slots": 2, "head_size": 8, "heads": 2},
+    ),
     "mott": functools.partial(MottAttentionAgent, channels=16, encoder="grid", hidden_size=16),
 }
 
@@ -190,7 +198,7 @@ def test_checkpoint_keeps_the_envs_states_and_resume_restores_them(make_trainer,
     fresh.teardown("fit")
 
 
-@pytest.mark.parametrize("name", ["lstm", "mott"])
+@pytest.mark.parametrize("name", ["lstm", "rmc_pooled", "mott"])
 def test_recurrent_ppo_learns_to_recall_a_cue_a_feed_forward_policy_cannot(
     make_trainer, name
 ) -> None:
