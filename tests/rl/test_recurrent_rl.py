@@ -18,26 +18,19 @@ CORRIDOR = "toy_envs:Corridor-v0"
 COUNTDOWN = "toy_envs:Countdown-v0"
 CUE_RECALL = "toy_envs:CueRecall-v0"
 
+_RMC = functools.partial(
+    RecurrentActorCritic,
+    channels=16,
+    encoder="grid",
+    core="rmc",
+    core_kwargs={"mem_slots": 2, "head_size": 8, "heads": 2},
+)
 POLICIES = {
     "lstm": functools.partial(
         RecurrentActorCritic, channels=16, encoder="grid", core_kwargs={"hidden_size": 16}
     ),
-    "rmc": functools.partial(
-        RecurrentActorCritic,
-        channels=16,
-        encoder="grid",
-        core="rmc",
-        core_input="entities",
-        core_kwargs={"mem_slots": 2, "head_size": 8, "heads": 2},
-    ),
-    "rmc_pooled": functools.partial(
-        RecurrentActorCritic,
-        channels=16,
-        encoder="grid",
-        core="rmc",
-        core_input="pooled",
-        core_kwargs={"mem_slots": 2, "head_size": 8, "heads": 2},
-    ),
+    "rmc": functools.partial(_RMC, core_input="entities"),
+    "rmc_pooled": functools.partial(_RMC, core_input="pooled"),
     "mott": functools.partial(MottAttentionAgent, channels=16, encoder="grid", hidden_size=16),
 }
 
