@@ -200,6 +200,11 @@ def rmc_comparisons(batch: int, dim: int, steps: int = 32) -> list[Comparison]:
 
     RMC: 4 slots of width ``d`` (4 heads), so its state ``S * d`` is the LSTM's hidden size;
     both read ``d``-wide inputs and are timed forward + backward through every output.
+
+    On CPU ``nn.LSTM`` runs as one fused oneDNN primitive per direction (``mkldnn_rnn_layer``
+    and its backward: two kernels for the whole sequence). The ``unfused`` line, for context
+    and with no target, times it with oneDNN switched off: torch's per-step composite LSTM,
+    built from the same kind of small kernels as the RMC.
     """
     slots = 4
     rmc = RelationalMemoryCore(dim, mem_slots=slots, head_size=dim // HEADS, heads=HEADS)
@@ -212,8 +217,23 @@ def rmc_comparisons(batch: int, dim: int, steps: int = 32) -> list[Comparison]:
             _fwd_bwd(lambda: rmc.unroll(xs, state)[0]),
             _fwd_bwd(lambda: lstm(xs)[0]),
             target=2.0,
-        )
+        ),
+        Comparison(
+            f"rmc_vs_lstm_unfused_t{steps}",
+            _fwd_bwd(lambda: rmc.unroll(xs, state)[0]),
+            _without_onednn(_fwd_bwd(lambda: lstm(xs)[0])),
+        ),
     ]
+
+
+def _without_onednn(fn: Callable[[], None]) -> Callable[[], None]:
+    """``fn`` run with oneDNN (mkldnn) off: ``nn.LSTM`` then takes torch's composite path."""
+
+    def call() -> None:
+        with torch.backends.mkldnn.flags(enabled=False):
+            fn()
+
+    return call
 
 
 def build_comparisons(batch: int, dim: int) -> list[Comparison]:

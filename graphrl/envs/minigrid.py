@@ -87,7 +87,9 @@ class MiniGridSymbolicObs(gym.ObservationWrapper, gym.utils.RecordConstructorArg
 
     def draw_observation(self, obs: np.ndarray, cell_px: int = 1) -> np.ndarray:
         """``[H, W, 4]`` symbols -> ``[H * cell_px, W * cell_px, 3]`` uint8: each object in its
-        MiniGrid colour, walls grey, unseen and empty cells dark, the agent's cell white."""
+        MiniGrid colour, walls grey, unseen and empty cells dark, the agent's cell white.
+        From 6 pixels a cell, balls are drawn as discs and keys as a ring on a shaft, so a key
+        and a ball of one colour (MiniGrid-Memory's cue and choices) look different."""
         obs = np.asarray(obs)
         palette = np.array([COLORS[IDX_TO_COLOR[i]] for i in range(len(IDX_TO_COLOR))])
         rgb = palette[obs[..., 1].astype(np.int64) % len(palette)].astype(np.uint8)
@@ -96,7 +98,15 @@ class MiniGridSymbolicObs(gym.ObservationWrapper, gym.utils.RecordConstructorArg
         cell = self.agent_cell(obs)
         if cell is not None:
             rgb[cell] = 255
-        return np.repeat(np.repeat(rgb, cell_px, axis=0), cell_px, axis=1)
+        image = np.repeat(np.repeat(rgb, cell_px, axis=0), cell_px, axis=1)
+        if cell_px >= 6:
+            for name, glyph in _glyphs(cell_px).items():
+                for row, col in np.argwhere(obs[..., 0] == OBJECT_TO_IDX[name]):
+                    if (int(row), int(col)) != cell:
+                        top, left = row * cell_px, col * cell_px
+                        square = image[top : top + cell_px, left : left + cell_px]  # a view
+                        square[~glyph] = 40
+        return image
 
     def agent_cell(self, obs: np.ndarray) -> tuple[int, int] | None:
         """``(row, col)`` of the agent: its cell in the full grid, or the bottom centre of the
@@ -110,6 +120,24 @@ class MiniGridSymbolicObs(gym.ObservationWrapper, gym.utils.RecordConstructorArg
     def describe_observation(self, obs: np.ndarray) -> str:
         """The agent's heading, e.g. ``"facing: up"``."""
         return f"facing: {DIRECTION_NAMES[int(np.asarray(obs)[0, 0, 3]) % 4]}"
+
+
+def _glyphs(cell_px: int) -> dict[str, np.ndarray]:
+    """``[cell_px, cell_px]`` bool masks of the shapes drawn for balls and keys."""
+    centre = (cell_px - 1) / 2
+    y, x = np.mgrid[0:cell_px, 0:cell_px]
+    ball = (y - centre) ** 2 + (x - centre) ** 2 <= (0.4 * cell_px) ** 2
+    ring_y = 0.3 * cell_px  # the key's bow near the top, its shaft down the middle
+    ring = np.hypot(y - ring_y, x - centre)
+    bow = (ring <= 0.25 * cell_px) & (ring >= 0.1 * cell_px)
+    shaft = (np.abs(x - centre) <= max(cell_px * 0.08, 0.5)) & (y >= ring_y) & (y <= 0.9 * cell_px)
+    tooth = (
+        (y >= 0.75 * cell_px)
+        & (y <= 0.85 * cell_px)
+        & (x >= centre)
+        & (x <= centre + 0.2 * cell_px)
+    )
+    return {"ball": ball, "key": bow | shaft | tooth}
 
 
 class MiniGridSolvedInfo(gym.Wrapper, gym.utils.RecordConstructorArgs):

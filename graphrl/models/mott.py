@@ -5,6 +5,11 @@ every entity of the frame (keys from the entity features plus a spatial basis, F
 features of the entity's position), takes one softmax over the entities and reads a weighted
 sum of their values. The answers and the queries are the LSTM's input; policy and value read
 its output. The attention weights of every query are returned for pictures.
+
+Until the queries have learned where to look, a softmax read-out is close to the *mean* of the
+values, so a lone cue among many unchanging entities reaches the LSTM diluted by their number.
+``pooled_input=True`` also gives the LSTM the frame's max-pooled entities, which are not
+diluted (an extension; Mott et al.'s LSTM reads answers and queries only).
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class MottAttentionAgent(nn.Module):
         basis_frequencies: ``F``: the spatial basis has ``F * F`` channels.
         hidden_size: The LSTM's width.
         hidden: Width of the MLP between LSTM and heads (0: heads on the LSTM output).
+        pooled_input: The LSTM also reads the entities max-pooled over the frame ``[B, D]``.
 
     Shapes:
         step: obs ``[B, H, W, C]`` -> logits ``[B, A]``, value ``[B]``, and with
@@ -82,6 +88,7 @@ class MottAttentionAgent(nn.Module):
         basis_frequencies: int = 4,
         hidden_size: int = 128,
         hidden: int = 128,
+        pooled_input: bool = False,
     ) -> None:
         super().__init__()
         if num_queries < 1 or basis_frequencies < 1:
@@ -90,6 +97,7 @@ class MottAttentionAgent(nn.Module):
         self.num_actions = num_actions
         self.num_queries, self.key_size, self.value_size = num_queries, key_size, value_size
         self.basis_frequencies = basis_frequencies
+        self.pooled_input = pooled_input
         self.backbone = grid_backbone(
             observation_space, channels, encoder, encoder_kwargs, "complete", None, processor, "max"
         )
@@ -97,7 +105,8 @@ class MottAttentionAgent(nn.Module):
         self.keys = nn.Linear(entity_width, key_size)
         self.values = nn.Linear(entity_width, value_size)
         self.queries = nn.Linear(hidden_size, num_queries * key_size)
-        self.lstm = LSTMCore(num_queries * (key_size + value_size), hidden_size)
+        lstm_input = num_queries * (key_size + value_size) + (channels if pooled_input else 0)
+        self.lstm = LSTMCore(lstm_input, hidden_size)
         self.trunk, width = mlp_trunk(hidden_size, hidden)
         self.pi = layer_init(nn.Linear(width, num_actions), gain=0.01)
         self.vf = layer_init(nn.Linear(width, 1), gain=1.0)
@@ -111,7 +120,7 @@ class MottAttentionAgent(nn.Module):
         return self._frame(obs)[:3]
 
     def _frame(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor, BackboneOutput]:
-        """:meth:`entities` and the backbone output they came from."""
+        """:meth:`entities` and the backbone output they came from (``pooled [B, D]``)."""
         out = self.backbone(obs)
         graph = out.graph
         assert graph is not None
@@ -120,15 +129,17 @@ class MottAttentionAgent(nn.Module):
         return self.keys(features), self.values(features), out.mask, out
 
     def _step(
-        self, keys: Tensor, values: Tensor, mask: Tensor, state: State
+        self, keys: Tensor, values: Tensor, mask: Tensor, pooled: Tensor, state: State
     ) -> tuple[Tensor, State, Tensor]:
-        """Query with the previous output, read the answers, step the LSTM."""
+        """Query with the previous output, read the answers, step the LSTM (``pooled [B, D]``
+        is read only with ``pooled_input``)."""
         b = keys.shape[0]
         queries = self.queries(state[0]).view(b, self.num_queries, self.key_size)
         logits = queries @ keys.transpose(1, 2) / math.sqrt(self.key_size)  # [B, Q, N]
         weights = logits.masked_fill(~mask.unsqueeze(1), float("-inf")).softmax(-1)
         answers = weights @ values  # [B, Q, d_v]
-        out, state = self.lstm.step(torch.cat([answers.flatten(1), queries.flatten(1)], -1), state)
+        inputs = [answers.flatten(1), queries.flatten(1)] + ([pooled] if self.pooled_input else [])
+        out, state = self.lstm.step(torch.cat(inputs, -1), state)
         return out, state, weights
 
     def _heads(self, features: Tensor) -> tuple[Tensor, Tensor]:
@@ -141,7 +152,8 @@ class MottAttentionAgent(nn.Module):
         """One step: ``(logits [B, A], value [B], state)``, and with ``return_attention`` a
         :class:`FrameAttention` of every query's weights ``[B, Q, N]`` over the entities."""
         keys, values, mask, frame = self._frame(obs)
-        out, state, weights = self._step(keys, values, mask, self.lstm.reset(state, starts))
+        state = self.lstm.reset(state, starts)
+        out, state, weights = self._step(keys, values, mask, frame.pooled, state)
         logits, value = self._heads(out)
         if not return_attention:
             return logits, value, state
@@ -151,13 +163,17 @@ class MottAttentionAgent(nn.Module):
     def unroll(self, obs: Tensor, state: State, starts: Tensor) -> tuple[Tensor, Tensor, State]:
         """Over a sequence: entities of all ``T * B`` frames at once, then the recurrence."""
         t, b = obs.shape[:2]
-        keys, values, mask = (x.unflatten(0, (t, b)) for x in self.entities(obs.flatten(0, 1)))
+        keys, values, mask, frame = self._frame(obs.flatten(0, 1))
+        per_step = (x.unflatten(0, (t, b)).unbind(0) for x in (keys, values, mask, frame.pooled))
         outputs = []
-        for step, (k, v, m) in enumerate(zip(keys.unbind(0), values.unbind(0), mask.unbind(0))):
-            out, state, _ = self._step(k, v, m, self.lstm.reset(state, starts[step]))
+        for step, (k, v, m, p) in enumerate(zip(*per_step)):
+            out, state, _ = self._step(k, v, m, p, self.lstm.reset(state, starts[step]))
             outputs.append(out)
         logits, values_out = self._heads(torch.stack(outputs))
         return logits, values_out, state
 
     def extra_repr(self) -> str:
-        return f"obs_shape={self.obs_shape}, num_queries={self.num_queries}"
+        return (
+            f"obs_shape={self.obs_shape}, num_queries={self.num_queries}, "
+            f"pooled_input={self.pooled_input}"
+        )

@@ -109,3 +109,22 @@ def test_bad_ids_and_envs_fail_clearly():
         make_env("MiniGrid-NoSuchThing-v0")
     with pytest.raises(ValueError, match="'image' and 'direction'"):
         MiniGridSymbolicObs(BoxWorld(n=6, goal_length=2, num_distractors=1))
+
+
+def test_drawn_key_and_ball_of_one_colour_differ():
+    """MiniGrid-Memory's cue and choices are a key and a ball of the same green: the board
+    draws their shapes, so a picture tells them apart (at 1 pixel a cell, colour only)."""
+    env = make_env("MiniGrid-MemoryS7-v0")
+    env.reset(seed=0)
+    obs = np.zeros((3, 3, 4), np.uint8)  # the agent's own cell is the bottom centre
+    obs[0, [0, 2], 0] = OBJECT_TO_IDX["key"], OBJECT_TO_IDX["ball"]
+    obs[0, [0, 2], 1] = COLOR_TO_IDX["green"]
+    drawer = env.get_wrapper_attr("draw_observation")
+    small = drawer(obs, 1)
+    np.testing.assert_array_equal(small[0, 0], small[0, 2])
+    image = drawer(obs, 16)
+    key, ball = image[:16, :16], image[:16, 32:]
+    assert image.shape == (48, 48, 3) and not np.array_equal(key, ball)
+    green = np.all(ball == ball[8, 8], axis=-1)  # the ball's centre is its colour
+    assert np.all(key == ball[8, 8], axis=-1).sum() < green.sum()  # a thin key, a full disc
+    assert not green[0, 0] and not np.array_equal(key[0, 0], ball[8, 8])  # corners: background

@@ -54,10 +54,32 @@ def test_mott_queries_come_from_the_previous_state() -> None:
     torch.testing.assert_close(w3, w1)  # ... unless the episode starts: reset first
 
 
+def test_mott_pooled_input_gives_the_lstm_the_max_pooled_entities() -> None:
+    """The knob widens the LSTM input by ``D`` and the step then depends on the pooled frame,
+    not only on the answers: with every attention weight pinned, a changed max still counts."""
+    torch.manual_seed(0)
+    plain = MottAttentionAgent(SPACE, 4, channels=16, num_queries=2, hidden_size=16)
+    pooled = MottAttentionAgent(
+        SPACE, 4, channels=16, num_queries=2, hidden_size=16, pooled_input=True
+    )
+    assert pooled.lstm.lstm.input_size == plain.lstm.lstm.input_size + 16
+    keys, values, mask, frame = pooled._frame(_obs(2))
+    state = pooled.initial_state(2)
+    out, _, weights = pooled._step(keys, values, mask, frame.pooled, state)
+    other, _, same_weights = pooled._step(keys, values, mask, frame.pooled + 1.0, state)
+    torch.testing.assert_close(same_weights, weights)
+    assert not torch.allclose(out, other)
+    # Without the knob the pooled vector is not read at all.
+    keys, values, mask, frame = plain._frame(_obs(2))
+    out, _, _ = plain._step(keys, values, mask, frame.pooled, state)
+    torch.testing.assert_close(plain._step(keys, values, mask, frame.pooled + 1.0, state)[0], out)
+
+
 @pytest.mark.parametrize(
     "make",
     [
         lambda: MottAttentionAgent(SPACE, 4, channels=16, hidden_size=16),
+        lambda: MottAttentionAgent(SPACE, 4, channels=16, hidden_size=16, pooled_input=True),
         lambda: RecurrentActorCritic(
             SPACE,
             4,

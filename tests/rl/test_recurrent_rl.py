@@ -206,3 +206,48 @@ def test_recurrent_ppo_learns_to_recall_a_cue_a_feed_forward_policy_cannot(
         make_trainer().fit(model)
     assert recurrent.evaluate(episodes=64)["solve_rate"] >= 0.95
     assert feed_forward.evaluate(episodes=64)["solve_rate"] <= 0.75  # at most 1/2 + noise
+
+
+def test_cue_recall_distractors_are_unchanging_walls_beside_the_cue() -> None:
+    from toy_envs import CueRecall
+
+    env = CueRecall(delay=2, distractors=3)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == env.observation_space.shape == (1, 5, 1)
+    frames = [obs]
+    for _ in range(2):
+        frames.append(env.step(0)[0])
+    assert [int(f[0, 0, 0]) for f in frames] == [env.cue, 0, 0]  # the cue: first frame only
+    assert [int(f[0, 1, 0]) for f in frames] == [0, 0, 3]  # the question: last frame only
+    assert all((f[0, 2:, 0] == 4).all() for f in frames)
+    assert CueRecall().observation_space.shape == (1, 2, 1)  # no distractors: as before
+
+
+def test_cue_recall_sweep_prints_runs_then_solved_seeds_per_agent() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root / "tests" / "rl"), "OMP_NUM_THREADS": "1"}
+    args = ["--agents", "lstm_max", "mott_pooled", "--distractors", "2", "--seeds", "1"]
+    result = subprocess.run(
+        [sys.executable, "scripts/cue_recall_sweep.py", *args, "--steps", "256"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [(r["agent"], r["distractors"], r["seed"]) for r in rows] == [
+        ("lstm_max", 2, 0),
+        ("mott_pooled", 2, 0),
+    ]
+    assert all(0.0 <= r["solve_rate"] <= 1.0 and r["env_steps"] == 256 for r in rows)
+    table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert table[0] == "| agent | 2 distractors |" and len(table) == 3
+    assert table[1].startswith("| lstm_max | ") and table[1].endswith("/1 |")
+    bad = subprocess.run(
+        [sys.executable, "scripts/cue_recall_sweep.py", "--seeds", "0"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "--seeds" in bad.stderr.splitlines()[-1]

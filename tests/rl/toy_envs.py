@@ -233,15 +233,21 @@ class CueRecall(gym.Env):
     ignored; on the question step action ``cue - 1`` earns 1 (solved), the other 0, and the
     episode ends. A policy without memory sees the same blank question frame for both cues,
     so it solves at most half the episodes; one that remembers the first frame solves all.
+
+    ``distractors`` more cells, always 4 (walls), widen the frame to ``(1, 2 + distractors, 1)``:
+    the cue is then one entity among many that never change.
     """
 
-    def __init__(self, delay: int = 3) -> None:
+    def __init__(self, delay: int = 3, distractors: int = 0) -> None:
         self.delay = delay
-        self.observation_space = gym.spaces.Box(0, 3, (1, 2, 1), np.uint8)
+        self.width = 2 + distractors
+        high = 4 if distractors else 3
+        self.observation_space = gym.spaces.Box(0, high, (1, self.width, 1), np.uint8)
         self.action_space = gym.spaces.Discrete(2)
 
     def _obs(self) -> np.ndarray:
-        grid = np.zeros((1, 2, 1), np.uint8)
+        grid = np.zeros((1, self.width, 1), np.uint8)
+        grid[0, 2:, 0] = 4
         if self.steps == 0:
             grid[0, 0, 0] = self.cue
         if self.steps == self.delay:
