@@ -29,7 +29,6 @@ import time
 from contextlib import contextmanager
 
 import gymnasium as gym
-import lightning as L
 import numpy as np
 import torch
 
@@ -38,6 +37,7 @@ from graphrl.nn import ProcessorConfig
 from graphrl.rl import PPO, MLPPolicy
 from graphrl.rl.observations import observation_nbytes
 from graphrl.rl.rollout import RolloutCollector, env_spaces, make_vector_env
+from graphrl.trainers import quiet_trainer
 
 GRAPH_MAX_NODES = 128
 
@@ -148,15 +148,7 @@ def train_ours(policy, args, timesteps: int) -> tuple[float, PPO]:
         num_minibatches=args.num_envs * args.num_steps // args.minibatch_size,
         seed=0,
     )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        max_epochs=-1,
-    )
+    trainer = quiet_trainer(max_epochs=-1)
     start = time.perf_counter()
     trainer.fit(module)
     return module.env_steps / (time.perf_counter() - start), module

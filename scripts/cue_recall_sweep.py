@@ -23,6 +23,7 @@ import torch
 from graphrl.models import MottAttentionAgent, RecurrentActorCritic
 from graphrl.nn import ProcessorConfig
 from graphrl.rl import PPO
+from graphrl.trainers import quiet_trainer
 
 _LSTM = functools.partial(
     RecurrentActorCritic,
@@ -56,15 +57,7 @@ def run(agent: str, distractors: int, seed: int, steps: int, delay: int) -> dict
         seed=seed,
     )
     start = time.perf_counter()
-    L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        max_epochs=1,
-    ).fit(model)
+    quiet_trainer(max_epochs=1).fit(model)
     return {
         "agent": agent,
         "distractors": distractors,

@@ -10,6 +10,8 @@ import pytest
 import torch
 import toy_envs  # noqa: F401  (registers the toy env ids in this process)
 
+from graphrl.trainers import quiet_trainer
+
 
 @pytest.fixture(autouse=True)
 def _one_thread() -> Iterator[None]:
@@ -24,17 +26,6 @@ def make_trainer() -> Callable[..., L.Trainer]:
     """``make_trainer(**overrides)``: a silent single-CPU Trainer that logs every iteration."""
 
     def factory(**overrides: Any) -> L.Trainer:
-        options: dict[str, Any] = {
-            "accelerator": "cpu",
-            "devices": 1,
-            "logger": False,
-            "enable_checkpointing": False,
-            "enable_progress_bar": False,
-            "enable_model_summary": False,
-            "log_every_n_steps": 1,
-            "max_epochs": 1,
-        }
-        options.update(overrides)
-        return L.Trainer(**options)
+        return quiet_trainer(**{"log_every_n_steps": 1, "max_epochs": 1, **overrides})
 
     return factory
