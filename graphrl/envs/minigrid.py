@@ -8,6 +8,7 @@ appends the agent's direction as a fourth channel.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gymnasium as gym
@@ -122,8 +123,10 @@ class MiniGridSymbolicObs(gym.ObservationWrapper, gym.utils.RecordConstructorArg
         return f"facing: {DIRECTION_NAMES[int(np.asarray(obs)[0, 0, 3]) % 4]}"
 
 
+@functools.lru_cache(maxsize=8)
 def _glyphs(cell_px: int) -> dict[str, np.ndarray]:
-    """``[cell_px, cell_px]`` bool masks of the shapes drawn for balls and keys."""
+    """``[cell_px, cell_px]`` bool masks of the shapes drawn for balls and keys (built once
+    per cell size; read only)."""
     centre = (cell_px - 1) / 2
     y, x = np.mgrid[0:cell_px, 0:cell_px]
     ball = (y - centre) ** 2 + (x - centre) ** 2 <= (0.4 * cell_px) ** 2
