@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from graphrl.nn import rmc_fused
 from graphrl.nn.attention import AttentionLayer
 from graphrl.nn.recurrent import CORES, RecurrentCore, State
 
@@ -46,6 +47,9 @@ class RelationalMemoryCore(RecurrentCore):
         gate_style: ``unit`` (a gate per slot unit), ``memory`` (one per slot) or ``none``.
         forget_bias: Added to the forget gate's pre-activation (remember by default).
         input_bias: Added to the input gate's pre-activation.
+        fused: Run :meth:`unroll` through :mod:`graphrl.nn.rmc_fused` (the recurrence as one
+            autograd node with a hand-written backward; same numbers, fewer kernels). False
+            records every step with autograd, as :meth:`step` does.
 
     Shapes:
         x: ``[B, input_size]`` or a set ``[B, K, input_size]`` with mask ``[B, K]``;
@@ -65,6 +69,7 @@ class RelationalMemoryCore(RecurrentCore):
         gate_style: str = "unit",
         forget_bias: float = 1.0,
         input_bias: float = 0.0,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         if gate_style not in GATE_STYLES:
@@ -81,6 +86,7 @@ class RelationalMemoryCore(RecurrentCore):
         self.gate_style = gate_style
         self.forget_bias = forget_bias
         self.input_bias = input_bias
+        self.fused = fused
         self.input_proj = nn.Linear(input_size, self.mem_size)
         self.blocks = nn.ModuleList(
             [AttentionLayer(self.mem_size, heads=heads) for _ in range(num_blocks)]
@@ -247,6 +253,8 @@ class RelationalMemoryCore(RecurrentCore):
         inputs = self.input_proj(xs)  # [T, B, K, D]: the whole sequence in one matmul
         kvs, gate_x = self._project_inputs(inputs, mask)
         (memory,) = state
+        if self.fused and all(rmc_fused.supports(block) for block in self.blocks):
+            return self._unroll_fused(memory, kvs, gate_x, starts, mask)
         # unbind once: indexing [t] per step would make autograd fill a [T, ...] zero gradient
         # per step (quadratic in T); unbind's backward is a single stack.
         kv_steps = list(zip(*(kv.unbind(0) for kv in kvs)))
@@ -259,6 +267,44 @@ class RelationalMemoryCore(RecurrentCore):
             memory = self._update(memory, list(kv_steps[t]), gate_steps[t], mask_steps[t])
             outputs.append(memory.flatten(1))
         return torch.stack(outputs), (memory,)
+
+    def _unroll_fused(
+        self,
+        memory: Tensor,
+        kvs: list[Tensor],
+        gate_x: Tensor,
+        starts: Tensor | None,
+        mask: Tensor | None,
+    ) -> tuple[Tensor, State]:
+        """:meth:`unroll` after the input projections, through :mod:`graphrl.nn.rmc_fused`."""
+        spec = rmc_fused.FusedSpec(
+            heads=self.heads,
+            num_blocks=len(self.blocks),
+            gated=self.gate_style != "none",
+            eps1=tuple(block.norm1.eps for block in self.blocks),
+            eps2=tuple(block.norm2.eps for block in self.blocks),
+        )
+        params = [p for block in self.blocks for p in rmc_fused.block_params(block)]
+        if spec.gated:
+            params += [self.gate_memory.weight, self.gate_memory.bias]
+        keep = None
+        if mask is not None:
+            slots = mask.new_ones(*mask.shape[:2], self.mem_slots, dtype=torch.bool)
+            keep = torch.cat([slots, mask.bool()], dim=-1)  # [T, B, S + K]
+        init = None
+        if starts is not None:
+            init = self.initial_state(1, memory.device)[0][0].to(memory.dtype)  # [S, D]
+            starts = starts.bool()
+        gates = gate_x if spec.gated else None
+        if torch.is_grad_enabled():
+            outputs, memory = rmc_fused.fused_unroll(
+                spec, memory, kvs, gates, params, starts, keep, init
+            )
+        else:  # no graph to record: the same loop, nothing kept for a backward
+            outputs, memory, _ = rmc_fused.forward_steps(
+                memory, kvs, gates, keep, starts, init, params, spec, save=False
+            )
+        return outputs, (memory,)
 
     def forward(
         self, x: Tensor, memory: Tensor | None = None, mask: Tensor | None = None
@@ -282,7 +328,10 @@ class RelationalMemoryCore(RecurrentCore):
         return outputs.transpose(0, 1), memory
 
     def extra_repr(self) -> str:
-        return f"input_size={self.input_size}, mem_slots={self.mem_slots}, gate={self.gate_style}"
+        return (
+            f"input_size={self.input_size}, mem_slots={self.mem_slots}, "
+            f"gate={self.gate_style}, fused={self.fused}"
+        )
 
 
 CORES["rmc"] = RelationalMemoryCore
