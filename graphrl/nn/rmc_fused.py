@@ -45,11 +45,13 @@ class FusedSpec:
 
 # ---------------------------------------------------------------------- matmuls
 def _onednn_linear():
-    """oneDNN's fp32 linear (``x @ w.T + b``), or None where this torch build lacks it.
+    """oneDNN's fp32 linear op, or None where this torch build lacks it.
 
     On CPU ``torch.addmm`` calls MKL, whose fp32 GEMM on non-Intel x86 (this project's AMD
     machine) runs at about 60% of oneDNN's speed at these sizes; ``nn.LSTM``'s fused kernel
-    is oneDNN too. Same fp32 arithmetic either way (checked at import on a small product).
+    is oneDNN too. ``op(x, w, b, "relu", [], "")`` also applies a ReLU and
+    ``op.binary(x, other, w, b, "add")`` adds ``other``, in the same call. Same fp32
+    arithmetic as ``addmm`` (checked at import on a small product).
     """
     op = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
     if op is None or not torch.backends.mkldnn.is_available():
@@ -58,19 +60,44 @@ def _onednn_linear():
         x, w = torch.arange(6.0).view(2, 3), torch.arange(12.0).view(4, 3)
         if not torch.equal(op(x, w, None, "none", [], ""), x @ w.t()):
             return None
-    except (RuntimeError, NotImplementedError):
+        if not torch.equal(op.binary(x, x @ w.t(), w, None, "add"), 2 * (x @ w.t())):
+            return None
+    except (RuntimeError, NotImplementedError, AttributeError):
         return None
     return op
 
 
 _ONEDNN_LINEAR = _onednn_linear()
+# oneDNN's call costs ~10 us more than addmm's: below this many rows addmm is faster
+# (measured here: 4 rows 13.8 vs 3.3 us; 256 rows x 64 -> 192 42 vs 71 us).
+_ONEDNN_MIN_ROWS = 128
 
 
-def _linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x [N, in] @ weight[out, in].T (+ bias)`` -> ``[N, out]``."""
-    if _ONEDNN_LINEAR is not None and x.dtype == torch.float32 and x.device.type == "cpu":
-        return _ONEDNN_LINEAR(x, weight, bias, "none", [], "")
-    return torch.addmm(bias, x, weight.t()) if bias is not None else x @ weight.t()
+def _linear(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    *,
+    add: Tensor | None = None,
+    relu: bool = False,
+) -> Tensor:
+    """``x [N, in] @ weight[out, in].T (+ bias) (+ add)``, then a ReLU if asked -> ``[N, out]``.
+
+    ``add`` and ``relu`` are not combined (no caller needs both).
+    """
+    if (
+        _ONEDNN_LINEAR is not None
+        and x.shape[0] >= _ONEDNN_MIN_ROWS
+        and x.dtype == torch.float32
+        and x.device.type == "cpu"
+    ):
+        if add is not None:
+            return _ONEDNN_LINEAR.binary(x, add, weight, bias, "add")
+        return _ONEDNN_LINEAR(x, weight, bias, "relu" if relu else "none", [], "")
+    out = torch.addmm(bias, x, weight.t()) if bias is not None else x @ weight.t()
+    if add is not None:
+        out = out.add_(add)
+    return out.relu_() if relu else out
 
 
 class _Constants:
@@ -163,10 +190,10 @@ def _block_forward(x: Tensor, kv_in: Tensor, keep: Tensor | None, p: list[Tensor
     k, v = kv[..., :d], kv[..., d:]
     attended, weights = _attend(q, k, v, keep, spec.heads)
     a2d = attended.reshape(b * s, d)
-    y1 = x2d + _linear(a2d, out_w, out_b)
+    y1 = _linear(a2d, out_w, out_b, add=x2d)
     x1, mean1, rstd1 = torch.native_layer_norm(y1, [d], ln1_w, ln1_b, spec.eps1[i])
-    hidden = torch.relu(_linear(x1, fc1_w, fc1_b))
-    y2 = x1 + _linear(hidden, fc2_w, fc2_b)
+    hidden = _linear(x1, fc1_w, fc1_b, relu=True)
+    y2 = _linear(hidden, fc2_w, fc2_b, add=x1)
     x2, mean2, rstd2 = torch.native_layer_norm(y2, [d], ln2_w, ln2_b, spec.eps2[i])
     saved = (x2d, q, k, v, weights, a2d, y1, mean1, rstd1, x1, hidden, y2, mean2, rstd2)
     return x2.view(b, s, d), saved
@@ -177,73 +204,54 @@ def _block_backward(
     saved,
     p: list[Tensor],
     transposed: list[Tensor],
+    g: list[Tensor],
     spec: FusedSpec,
     c: _Constants,
 ):
-    """Backward of one block through its inputs only.
+    """Backward of one block: returns ``d_x [B, S, D]`` and ``d_kv_in [B, K, 2D]``, and adds
+    the parameter gradients into ``g`` (in :func:`block_params` order; the four linear biases'
+    entries are ``[B * S, out]`` row accumulators, summed once after the last step).
 
-    Returns ``(d_x [B, S, D], d_kv_in [B, K, 2D], output_grads)``: ``output_grads`` are the
-    gradients at the block's four linear outputs and two layer norm outputs, from which
-    :func:`_block_param_grads` gets every parameter gradient for all steps at once.
+    Weight gradients are accumulated step by step (``addmm_``) rather than in one matmul over
+    all steps: concatenating the steps' activations costs more memory traffic than it saves.
     ``transposed`` holds the block's four weights transposed (contiguous), made once per
     backward.
     """
-    _, q, k, v, weights, _, y1, mean1, rstd1, _, hidden, y2, mean2, rstd2 = saved
+    x2d, q, k, v, weights, a2d, y1, mean1, rstd1, x1, hidden, y2, mean2, rstd2 = saved
     ln1_w, ln1_b, ln2_w, ln2_b = p[4], p[5], p[10], p[11]
     in_wt, out_wt, fc1_wt, fc2_wt = transposed
     b, s, d = q.shape
-    input_only = [True, False, False]
-    d_x2 = d_x2.reshape(b * s, d)
-    d_y2 = torch.ops.aten.native_layer_norm_backward(
-        d_x2, y2, [d], mean2, rstd2, ln2_w, ln2_b, input_only
-    )[0]
+    all_three = [True, True, True]
+    d_y2, d_ln2_w, d_ln2_b = torch.ops.aten.native_layer_norm_backward(
+        d_x2.reshape(b * s, d), y2, [d], mean2, rstd2, ln2_w, ln2_b, all_three
+    )
+    g[10].add_(d_ln2_w)
+    g[11].add_(d_ln2_b)
     # y2 = x1 + fc2(relu(fc1(x1)))
+    g[8].addmm_(d_y2.t(), hidden)
+    g[9].add_(d_y2)
     d_hidden = torch.ops.aten.threshold_backward(_linear(d_y2, fc2_wt), hidden, 0)
-    d_x1 = _linear(d_hidden, fc1_wt).add_(d_y2)
-    d_y1 = torch.ops.aten.native_layer_norm_backward(
-        d_x1, y1, [d], mean1, rstd1, ln1_w, ln1_b, input_only
-    )[0]
+    g[6].addmm_(d_hidden.t(), x1)
+    g[7].add_(d_hidden)
+    d_x1 = _linear(d_hidden, fc1_wt, add=d_y2)
+    d_y1, d_ln1_w, d_ln1_b = torch.ops.aten.native_layer_norm_backward(
+        d_x1, y1, [d], mean1, rstd1, ln1_w, ln1_b, all_three
+    )
+    g[4].add_(d_ln1_w)
+    g[5].add_(d_ln1_b)
     # y1 = x + out_proj(attended)
+    g[2].addmm_(d_y1.t(), a2d)
+    g[3].add_(d_y1)
     d_attended = _linear(d_y1, out_wt)
     d_q, d_k, d_v = _attend_backward(d_attended.view(b, s, d), q, k, v, weights, spec.heads)
     d_q = d_q * c.scale  # q was scaled inside the projection
     # qkv = in_proj(x): q from the slots, and the slots' own keys and values
     d_qkv = torch.cat([d_q, d_k[:, :s], d_v[:, :s]], dim=-1).reshape(b * s, 3 * d)
     d_kv_in = torch.cat([d_k[:, s:], d_v[:, s:]], dim=-1)
-    d_x = _linear(d_qkv, in_wt).add_(d_y1)
-    return d_x.view(b, s, d), d_kv_in, (d_qkv, d_y1, d_x1, d_hidden, d_y2, d_x2)
-
-
-def _linear_grads(d_outs: list[Tensor], inputs: list[Tensor]) -> tuple[Tensor, Tensor]:
-    """Weight and bias gradients of a linear map summed over steps: one matmul.
-
-    Shapes:
-        d_outs: per step ``[N, out]``; inputs: per step ``[N, in]`` -> ``[out, in]``, ``[out]``.
-    """
-    d_out = torch.cat(d_outs)
-    return d_out.t() @ torch.cat(inputs), d_out.sum(0)
-
-
-def _layer_norm_grads(d_outs, ys, means, rstds) -> tuple[Tensor, Tensor]:
-    """A layer norm's weight and bias gradients summed over steps (``x_hat`` recomputed)."""
-    d_out = torch.cat(d_outs)
-    x_hat = (torch.cat(ys) - torch.cat(means)) * torch.cat(rstds)
-    return (d_out * x_hat).sum(0), d_out.sum(0)
-
-
-def _block_param_grads(steps_saved: list, steps_grads: list) -> list[Tensor]:
-    """The 12 parameter gradients of one block from every step's saved tensors and output
-    gradients (:func:`_block_backward`), in :func:`block_params` order."""
-    x2d, _, _, _, _, a2d, y1, mean1, rstd1, x1, hidden, y2, mean2, rstd2 = zip(*steps_saved)
-    d_qkv, d_y1, d_x1, d_hidden, d_y2, d_x2 = zip(*steps_grads)
-    return [
-        *_linear_grads(d_qkv, x2d),
-        *_linear_grads(d_y1, a2d),
-        *_layer_norm_grads(d_x1, y1, mean1, rstd1),
-        *_linear_grads(d_hidden, x1),
-        *_linear_grads(d_y2, hidden),
-        *_layer_norm_grads(d_x2, y2, mean2, rstd2),
-    ]
+    g[0].addmm_(d_qkv.t(), x2d)
+    g[1].add_(d_qkv)
+    d_x = _linear(d_qkv, in_wt, add=d_y1)
+    return d_x.view(b, s, d), d_kv_in
 
 
 # ---------------------------------------------------------------------- the recurrence
@@ -257,6 +265,8 @@ def forward_steps(memory, kvs, gate_x, keep, starts, init, params, spec, save: b
     outputs, saved = [], []
     b, s, d = memory.shape
     c = _Constants(memory, d // spec.heads)
+    if spec.gated:  # the inputs' gate terms per slot row, for all steps in one copy
+        gate_rows = gate_x.unsqueeze(2).expand(-1, -1, s, -1).reshape(steps, b * s, -1)
     for p in per_block:  # fold the attention's 1 / sqrt(head_size) into the query rows
         p[0] = torch.cat([p[0][:d] * c.scale, p[0][d:]])
         p[1] = torch.cat([p[1][:d] * c.scale, p[1][d:]])
@@ -272,8 +282,8 @@ def forward_steps(memory, kvs, gate_x, keep, starts, init, params, spec, save: b
             blocks_saved.append(block_saved)
         if spec.gated:
             tanh_memory = _tanh(memory, c)
-            pre = _linear(tanh_memory.reshape(b * s, d), gate_w, gate_b).view(b, s, -1)
-            gates = torch.sigmoid(pre + gate_x[t].unsqueeze(1))
+            pre = _linear(tanh_memory.reshape(b * s, d), gate_w, gate_b, add=gate_rows[t])
+            gates = torch.sigmoid(pre).view(b, s, -1)
             input_gate, forget_gate = gates.chunk(2, dim=-1)
             tanh_candidate = _tanh(candidate, c)
             new_memory = torch.addcmul(forget_gate * memory, input_gate, tanh_candidate)
@@ -318,12 +328,20 @@ class _FusedUnroll(torch.autograd.Function):
         transposed = [[block[i].t().contiguous() for i in (0, 2, 6, 8)] for block in per_block]
         if spec.gated:
             gate_wt = params[-2].t().contiguous()
+        # Linear biases get [B * S, out] row accumulators: one add per step, one sum at the end.
+        biases = [i * _BLOCK_PARAMS + j for i in range(spec.num_blocks) for j in (1, 3, 7, 9)]
+        biases += [len(params) - 1] if spec.gated else []
+        grads = [
+            p.new_zeros(b * s, p.numel()) if i in biases else torch.zeros_like(p)
+            for i, p in enumerate(params)
+        ]
+        block_grads = [
+            grads[i * _BLOCK_PARAMS : (i + 1) * _BLOCK_PARAMS] for i in range(spec.num_blocks)
+        ]
         d_memory = torch.zeros_like(memory0) if d_memory_out is None else d_memory_out.clone()
         d_kv_steps: list[list[Tensor]] = [[] for _ in range(spec.num_blocks)]
-        block_grads: list[list[tuple]] = [[] for _ in range(spec.num_blocks)]
-        d_gate_steps, d_pre_steps = [], []
-        # The recurrence, last step first: only gradients that flow through the memory.
-        # Parameter gradients are taken for all steps at once afterwards.
+        d_gate_steps = []
+        # The recurrence, last step first.
         for t in reversed(range(steps)):
             memory, blocks_saved, tanh_memory, gates, tanh_candidate = saved[t]
             if d_outputs is not None:
@@ -338,7 +356,8 @@ class _FusedUnroll(torch.autograd.Function):
                 d_pre = torch.ops.aten.sigmoid_backward(torch.cat([d_input, d_forget], -1), gates)
                 d_gate_steps.append(d_pre.sum(1))
                 d_pre2d = d_pre.reshape(b * s, -1)
-                d_pre_steps.append(d_pre2d)
+                grads[-2].addmm_(d_pre2d.t(), tanh_memory.reshape(b * s, d))
+                grads[-1].add_(d_pre2d)
                 d_tanh_memory = _linear(d_pre2d, gate_wt).view(b, s, d)
                 d_candidate = torch.ops.aten.tanh_backward(d_memory * input_gate, tanh_candidate)
                 d_prev = torch.addcmul(
@@ -347,21 +366,20 @@ class _FusedUnroll(torch.autograd.Function):
             else:
                 d_candidate, d_prev = d_memory, torch.zeros_like(d_memory)
             for i in reversed(range(spec.num_blocks)):
-                d_candidate, d_kv, output_grads = _block_backward(
-                    d_candidate, blocks_saved[i], per_block[i], transposed[i], spec, c
+                d_candidate, d_kv = _block_backward(
+                    d_candidate,
+                    blocks_saved[i],
+                    per_block[i],
+                    transposed[i],
+                    block_grads[i],
+                    spec,
+                    c,
                 )
                 d_kv_steps[i].append(d_kv)
-                block_grads[i].append(output_grads)
             d_memory = d_prev + d_candidate  # block 0 read the (reset) memory
             if ctx.starts is not None:
                 d_memory = d_memory.masked_fill(ctx.starts[t].view(b, 1, 1), 0.0)
-        grads = []
-        for i in range(spec.num_blocks):
-            steps_saved = [step[1][i] for step in reversed(saved)]  # same order as the grads
-            grads += _block_param_grads(steps_saved, block_grads[i])
-        if spec.gated:
-            tanh_memories = [step[2].reshape(b * s, d) for step in reversed(saved)]
-            grads += _linear_grads(d_pre_steps, tanh_memories)
+        grads = [g.sum(0) if i in biases else g for i, g in enumerate(grads)]
         d_kvs = [torch.stack(steps_[::-1]) for steps_ in d_kv_steps]
         d_gate_x = torch.stack(d_gate_steps[::-1]) if spec.gated else None
         ctx.saved = None
