@@ -199,7 +199,10 @@ def rmc_comparisons(batch: int, dim: int, steps: int = 32) -> list[Comparison]:
     """The RMC unrolled over ``steps`` steps vs ``nn.LSTM`` with the same state size.
 
     RMC: 4 slots of width ``d`` (4 heads), so its state ``S * d`` is the LSTM's hidden size;
-    both read ``d``-wide inputs and are timed forward + backward through every output.
+    both read ``d``-wide inputs and are timed forward + backward through every output. The
+    RMC unrolls as it does in training: the fused recurrence (``graphrl/nn/rmc_fused.py``),
+    eager (the default) and with ``compile_steps=True`` (its step functions through
+    ``torch.compile``; the ~15 s of compiling fall in the warm-up calls, not in the timing).
 
     On CPU ``nn.LSTM`` runs as one fused oneDNN primitive per direction (``mkldnn_rnn_layer``
     and its backward: two kernels for the whole sequence). The ``unfused`` line, for context
@@ -208,12 +211,18 @@ def rmc_comparisons(batch: int, dim: int, steps: int = 32) -> list[Comparison]:
     """
     slots = 4
     rmc = RelationalMemoryCore(dim, mem_slots=slots, head_size=dim // HEADS, heads=HEADS)
+    compiled = RelationalMemoryCore(
+        dim, mem_slots=slots, head_size=dim // HEADS, heads=HEADS, compile_steps=True
+    )
+    compiled.load_state_dict(rmc.state_dict())
     lstm = nn.LSTM(dim, slots * dim)
     xs = torch.randn(steps, batch, dim, requires_grad=True)
     state = rmc.initial_state(batch)
     ours, reference = _fwd_bwd(lambda: rmc.unroll(xs, state)[0]), _fwd_bwd(lambda: lstm(xs)[0])
+    ours_compiled = _fwd_bwd(lambda: compiled.unroll(xs, state)[0])
     return [
         Comparison(f"rmc_vs_lstm_t{steps}", ours, reference, target=2.0),
+        Comparison(f"rmc_compiled_vs_lstm_t{steps}", ours_compiled, reference, target=2.0),
         Comparison(f"rmc_vs_lstm_unfused_t{steps}", ours, _without_onednn(reference)),
     ]
 

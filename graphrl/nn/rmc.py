@@ -7,7 +7,9 @@ and values taken from ``[memory; inputs]``: on the ``memory`` topology (slots re
 every slot and every input, inputs receive nothing) that is exactly the layer's output on the
 slots. Run this way a step is one batched ``scaled_dot_product_attention`` with no graph
 object built, and an unroll projects all the inputs of the sequence (their keys, values and
-gate terms) in one matmul before the recurrence.
+gate terms) in one matmul before the recurrence. The recurrence itself then runs as one
+autograd node with a hand-written backward (:mod:`graphrl.nn.rmc_fused`; ``fused=False``
+records every step with autograd instead, the same numbers).
 
 The input of a step is one vector (the paper) or a *set* of ``K`` entity vectors with a mask
 (what an entity agent sees); the gates read the masked mean of the projected inputs.
@@ -50,6 +52,9 @@ class RelationalMemoryCore(RecurrentCore):
         fused: Run :meth:`unroll` through :mod:`graphrl.nn.rmc_fused` (the recurrence as one
             autograd node with a hand-written backward; same numbers, fewer kernels). False
             records every step with autograd, as :meth:`step` does.
+        compile_steps: With ``fused``, run its step functions through ``torch.compile`` (~1.3x
+            faster on CPU here; needs a C++ compiler; each new batch size compiles once, ~15 s;
+            falls back to eager with a warning if compiling fails).
 
     Shapes:
         x: ``[B, input_size]`` or a set ``[B, K, input_size]`` with mask ``[B, K]``;
@@ -70,6 +75,7 @@ class RelationalMemoryCore(RecurrentCore):
         forget_bias: float = 1.0,
         input_bias: float = 0.0,
         fused: bool = True,
+        compile_steps: bool = False,
     ) -> None:
         super().__init__()
         if gate_style not in GATE_STYLES:
@@ -87,6 +93,7 @@ class RelationalMemoryCore(RecurrentCore):
         self.forget_bias = forget_bias
         self.input_bias = input_bias
         self.fused = fused
+        self.compile_steps = compile_steps
         self.input_proj = nn.Linear(input_size, self.mem_size)
         self.blocks = nn.ModuleList(
             [AttentionLayer(self.mem_size, heads=heads) for _ in range(num_blocks)]
@@ -283,6 +290,7 @@ class RelationalMemoryCore(RecurrentCore):
             gated=self.gate_style != "none",
             eps1=tuple(block.norm1.eps for block in self.blocks),
             eps2=tuple(block.norm2.eps for block in self.blocks),
+            compiled=self.compile_steps,
         )
         params = [p for block in self.blocks for p in rmc_fused.block_params(block)]
         if spec.gated:
@@ -330,7 +338,7 @@ class RelationalMemoryCore(RecurrentCore):
     def extra_repr(self) -> str:
         return (
             f"input_size={self.input_size}, mem_slots={self.mem_slots}, "
-            f"gate={self.gate_style}, fused={self.fused}"
+            f"gate={self.gate_style}, fused={self.fused}, compile_steps={self.compile_steps}"
         )
 
 

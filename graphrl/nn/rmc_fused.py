@@ -3,17 +3,21 @@
 Autograd records ~40 nodes per RMC step (projections, the attention, two layer norms, the
 MLP, the gates), and on CPU at the sizes a recurrent agent uses (``B * S`` rows of width
 ``D ~ 64``) the engine's bookkeeping and the small kernels' fixed cost weigh as much as the
-arithmetic. Here the forward runs the recurrence without building a graph, keeps what the
-backward needs, and the backward walks the steps in reverse with the matching formulas,
-accumulating each weight's gradient in place. The maths is exactly
-:meth:`graphrl.nn.rmc.RelationalMemoryCore._update` (one or more post-norm
-:class:`graphrl.nn.attention.AttentionLayer` blocks with keys and values from
+arithmetic. Here the forward runs the recurrence without building a graph and keeps what the
+backward needs; the backward walks the steps in reverse with the matching formulas (torch's
+own ``*_backward`` kernels where they exist), accumulating each weight's gradient in place.
+The maths is that of :meth:`graphrl.nn.rmc.RelationalMemoryCore._update` (one or more
+post-norm :class:`graphrl.nn.attention.AttentionLayer` blocks with keys and values from
 ``[memory; inputs]``, then the gates); ``tests/nn/test_rmc_fused.py`` checks outputs and every
-gradient against autograd through the per-step path.
+gradient against autograd through the per-step path (to 1e-10 in float64).
 
-The attention is written out on ``[B, S, J, H]`` logits (``J = S + K`` keys) with broadcast
-products rather than ``scaled_dot_product_attention`` or batched matmuls: with a handful of
-slots and keys per head both of those cost more in per-call overhead than the arithmetic.
+Where it leaves torch's usual path, for speed on CPU (each measured in the docstrings below):
+the matmuls call oneDNN rather than MKL, ``tanh`` is ``2 sigmoid(2x) - 1``, and with a
+handful of slots and keys (``S * J <= 32``, ``J = S + K``) the attention is written out on
+``[B, S, J, H]`` logits with broadcast products, since there ``scaled_dot_product_attention``
+and batched matmuls cost more in per-call overhead than the arithmetic. With more keys it
+calls torch's CPU flash-attention kernel and its backward directly (batched matmuls on other
+devices).
 
 Not covered: double backward, and blocks without an MLP (the core then records every step
 with autograd).
@@ -21,7 +25,10 @@ with autograd).
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -41,6 +48,7 @@ class FusedSpec:
     gated: bool  # False: gate_style "none" (the candidate is the next memory)
     eps1: tuple[float, ...]  # per block, layer norm eps
     eps2: tuple[float, ...]
+    compiled: bool = False  # run the step functions through torch.compile
 
 
 # ---------------------------------------------------------------------- matmuls
@@ -88,6 +96,7 @@ def _linear(
     if (
         _ONEDNN_LINEAR is not None
         and x.shape[0] >= _ONEDNN_MIN_ROWS
+        and not torch.compiler.is_compiling()  # inductor has no rule for the dense-weight op
         and x.dtype == torch.float32
         and x.device.type == "cpu"
     ):
@@ -117,47 +126,70 @@ def _tanh(x: Tensor, c: _Constants) -> Tensor:
 
 
 # ---------------------------------------------------------------------- attention
-def _broadcast_attention(slots: int, keys: int) -> bool:
-    """Whether :func:`_attend` uses broadcast products (few slots x keys) or batched matmuls.
+_FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+_FLASH_CPU_BACKWARD = getattr(
+    torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu_backward", None
+)
 
-    Measured here (``B = 64``, ``D = 64``, 4 heads): with 4 slots and 5 keys the broadcast
-    form's forward + backward is ~2.4x faster than the matmuls'; with 14 keys they are about
-    even and from there the matmuls win (7x at 8 slots x 58 keys).
+
+def _attention_form(q: Tensor, keys: int) -> str:
+    """How :func:`_attend` computes the attention of ``q [B, S, D]`` over ``keys`` keys.
+
+    ``broadcast`` (broadcast products and sums) for few slots x keys; otherwise torch's CPU
+    flash kernel and its backward (what ``scaled_dot_product_attention`` runs on CPU), or
+    batched matmuls on other devices. Measured here (``B = 64``, ``D = 64``, 4 heads): with
+    4 slots and 5 keys the broadcast form's forward + backward is ~2.4x faster than the
+    matmuls'; with 14 keys they are about even, and from there the matmuls win (7x at 8 slots
+    x 58 keys).
     """
-    return slots * keys <= 32
+    if q.shape[1] * keys <= 32:
+        return "broadcast"
+    if q.device.type == "cpu" and _FLASH_CPU is not None and _FLASH_CPU_BACKWARD is not None:
+        return "flash"
+    return "matmul"
 
 
-def _attend(q: Tensor, k: Tensor, v: Tensor, keep: Tensor | None, heads: int):
+def _attend(q: Tensor, k: Tensor, v: Tensor, key_bias: Tensor | None, heads: int):
     """Softmax attention per head; ``q`` comes already scaled by ``1 / sqrt(head_size)``.
 
     Shapes:
-        q: ``[B, S, D]``; k, v: ``[B, J, D]``; keep: ``[B, J]`` bool or None
-        -> out ``[B, S, D]``, weights ``[B, S, J, H]`` (broadcast form) or ``[B, H, S, J]``.
+        q: ``[B, S, D]``; k, v: ``[B, J, D]``; key_bias: ``[B, J]`` (0 for keys to attend
+        to, ``-inf`` for masked ones) or None -> out ``[B, S, D]`` and what the backward
+        needs (the weights ``[B, S, J, H]`` or ``[B, H, S, J]``, or the flash kernel's output
+        and log-sum-exp).
     """
     b, s, d = q.shape
     j, dh = k.shape[1], d // heads
-    if _broadcast_attention(s, j):
+    form = _attention_form(q, j)
+    if form == "broadcast":
         logits = (q.unsqueeze(2) * k.unsqueeze(1)).view(b, s, j, heads, dh).sum(-1)
-        if keep is not None:
-            logits = logits.masked_fill(~keep[:, None, :, None], float("-inf"))
+        if key_bias is not None:
+            logits = logits + key_bias.view(b, 1, j, 1)
         weights = logits.softmax(2)
         out = (weights.unsqueeze(-1) * v.view(b, 1, j, heads, dh)).sum(2)
         return out.view(b, s, d), weights
     qh, kh, vh = (t.view(b, -1, heads, dh).transpose(1, 2) for t in (q, k, v))
+    bias = None if key_bias is None else key_bias.view(b, 1, 1, j)
+    if form == "flash":
+        out, lse = _FLASH_CPU(qh, kh, vh, 0.0, False, attn_mask=bias, scale=1.0)
+        return out.transpose(1, 2).reshape(b, s, d), (out, lse, bias)
     logits = torch.matmul(qh, kh.transpose(-1, -2))  # [B, H, S, J]
-    if keep is not None:
-        logits = logits.masked_fill(~keep[:, None, None, :], float("-inf"))
+    if bias is not None:
+        logits = logits + bias
     weights = logits.softmax(-1)
     return torch.matmul(weights, vh).transpose(1, 2).reshape(b, s, d), weights
 
 
 def _attend_backward(
-    d_out: Tensor, q: Tensor, k: Tensor, v: Tensor, weights: Tensor, heads: int
+    d_out: Tensor, q: Tensor, k: Tensor, v: Tensor, saved, heads: int
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Gradients of :func:`_attend` for (the scaled) ``q [B, S, D]``, ``k, v [B, J, D]``."""
+    """Gradients of :func:`_attend` for (the scaled) ``q [B, S, D]``, ``k, v [B, J, D]``;
+    ``saved`` is what :func:`_attend` returned beside its output."""
     b, s, d = q.shape
     j, dh = k.shape[1], d // heads
-    if _broadcast_attention(s, j):
+    form = _attention_form(q, j)
+    if form == "broadcast":
+        weights = saved
         d_out = d_out.view(b, s, 1, heads, dh)
         d_weights = (d_out * v.view(b, 1, j, heads, dh)).sum(-1)  # [B, S, J, H]
         d_v = (weights.unsqueeze(-1) * d_out).sum(1).view(b, j, d)
@@ -167,16 +199,24 @@ def _attend_backward(
         d_k = (d_logits * q.view(b, s, 1, heads, dh)).sum(1).view(b, j, d)
         return d_q, d_k, d_v
     qh, kh, vh, d_oh = (t.view(b, -1, heads, dh).transpose(1, 2) for t in (q, k, v, d_out))
-    d_weights = torch.matmul(d_oh, vh.transpose(-1, -2))  # [B, H, S, J]
-    d_v = torch.matmul(weights.transpose(-1, -2), d_oh)
-    d_logits = torch.ops.aten._softmax_backward_data(d_weights, weights, -1, weights.dtype)
-    d_q = torch.matmul(d_logits, kh)
-    d_k = torch.matmul(d_logits.transpose(-1, -2), qh)
-    return tuple(t.transpose(1, 2).reshape(b, -1, d) for t in (d_q, d_k, d_v))
+    if form == "flash":
+        out, lse, bias = saved
+        grads = _FLASH_CPU_BACKWARD(
+            d_oh, qh, kh, vh, out, lse, 0.0, False, attn_mask=bias, scale=1.0
+        )
+    else:
+        weights = saved
+        d_weights = torch.matmul(d_oh, vh.transpose(-1, -2))  # [B, H, S, J]
+        d_v = torch.matmul(weights.transpose(-1, -2), d_oh)
+        d_logits = torch.ops.aten._softmax_backward_data(d_weights, weights, -1, weights.dtype)
+        grads = (torch.matmul(d_logits, kh), torch.matmul(d_logits.transpose(-1, -2), qh), d_v)
+    return tuple(t.transpose(1, 2).reshape(b, -1, d) for t in grads)
 
 
 # ---------------------------------------------------------------------- one block
-def _block_forward(x: Tensor, kv_in: Tensor, keep: Tensor | None, p: list[Tensor], spec, i):
+def _block_forward(
+    x: Tensor, kv_in: Tensor, key_bias: Tensor | None, p: list[Tensor], spec: FusedSpec, i: int
+):
     """One relational block on the slots ``x [B, S, D]``; returns ``(x2, saved)``.
 
     ``p`` is :func:`block_params` with the query rows of ``in_proj`` (weight and bias)
@@ -188,7 +228,7 @@ def _block_forward(x: Tensor, kv_in: Tensor, keep: Tensor | None, p: list[Tensor
     q = qkv[..., :d]
     kv = torch.cat([qkv[..., d:], kv_in], dim=1)  # [B, J, 2D]
     k, v = kv[..., :d], kv[..., d:]
-    attended, weights = _attend(q, k, v, keep, spec.heads)
+    attended, weights = _attend(q, k, v, key_bias, spec.heads)
     a2d = attended.reshape(b * s, d)
     y1 = _linear(a2d, out_w, out_b, add=x2d)
     x1, mean1, rstd1 = torch.native_layer_norm(y1, [d], ln1_w, ln1_b, spec.eps1[i])
@@ -254,46 +294,180 @@ def _block_backward(
     return d_x.view(b, s, d), d_kv_in
 
 
+# ---------------------------------------------------------------------- one step
+def _step_forward(
+    memory: Tensor,
+    kv_ins: list[Tensor],
+    key_bias: Tensor | None,
+    gate_row: Tensor | None,
+    start: Tensor | None,
+    init: Tensor | None,
+    per_block: list[list[Tensor]],
+    gate_w: Tensor | None,
+    gate_b: Tensor | None,
+    spec: FusedSpec,
+    c: _Constants,
+):
+    """One step: ``memory [B, S, D]`` -> ``(next memory, what the backward needs)``.
+
+    ``kv_ins``: per block the inputs' keys and values ``[B, K, 2D]``; ``gate_row``: the
+    inputs' gate terms per slot row ``[B * S, 2G]``; ``start``: ``[B, 1, 1]`` bool, reset to
+    ``init [S, D]`` first where set.
+    """
+    if start is not None:
+        memory = torch.where(start, init, memory)
+    candidate, blocks_saved = memory, []
+    for i in range(spec.num_blocks):
+        candidate, block_saved = _block_forward(
+            candidate, kv_ins[i], key_bias, per_block[i], spec, i
+        )
+        blocks_saved.append(block_saved)
+    if not spec.gated:
+        return candidate, (memory, blocks_saved, None, None, None)
+    b, s, d = memory.shape
+    tanh_memory = _tanh(memory, c)
+    pre = _linear(tanh_memory.reshape(b * s, d), gate_w, gate_b, add=gate_row)
+    gates = torch.sigmoid(pre).view(b, s, -1)
+    input_gate, forget_gate = gates.chunk(2, dim=-1)
+    tanh_candidate = _tanh(candidate, c)
+    new_memory = torch.addcmul(forget_gate * memory, input_gate, tanh_candidate)
+    return new_memory, (memory, blocks_saved, tanh_memory, gates, tanh_candidate)
+
+
+def _step_backward(
+    d_memory: Tensor,
+    step_saved,
+    per_block: list[list[Tensor]],
+    transposed: list[list[Tensor]],
+    block_grads: list[list[Tensor]],
+    gate_wt: Tensor | None,
+    gate_grads: list[Tensor],
+    spec: FusedSpec,
+    c: _Constants,
+):
+    """Backward of :func:`_step_forward` from ``d_memory [B, S, D]`` (the next memory's
+    gradient): ``(gradient of the step's (reset) memory, per block d_kv_in [B, K, 2D], the
+    inputs' gate-term gradient [B, 2G] or None)``; adds parameter gradients in place."""
+    memory, blocks_saved, tanh_memory, gates, tanh_candidate = step_saved
+    b, s, d = memory.shape
+    d_gate, d_prev = None, None
+    if spec.gated:
+        input_gate, forget_gate = gates.chunk(2, dim=-1)
+        d_input = d_memory * tanh_candidate
+        d_forget = d_memory * memory
+        if input_gate.shape[-1] == 1:  # gate_style "memory": one gate per slot
+            d_input = d_input.sum(-1, keepdim=True)
+            d_forget = d_forget.sum(-1, keepdim=True)
+        d_pre = torch.ops.aten.sigmoid_backward(torch.cat([d_input, d_forget], -1), gates)
+        d_gate = d_pre.sum(1)
+        d_pre2d = d_pre.reshape(b * s, -1)
+        gate_grads[0].addmm_(d_pre2d.t(), tanh_memory.reshape(b * s, d))
+        gate_grads[1].add_(d_pre2d)
+        d_tanh_memory = _linear(d_pre2d, gate_wt).view(b, s, d)
+        d_candidate = torch.ops.aten.tanh_backward(d_memory * input_gate, tanh_candidate)
+        d_prev = torch.addcmul(
+            torch.ops.aten.tanh_backward(d_tanh_memory, tanh_memory), d_memory, forget_gate
+        )
+    else:
+        d_candidate = d_memory
+    d_kvs = [None] * spec.num_blocks
+    for i in reversed(range(spec.num_blocks)):
+        d_candidate, d_kvs[i] = _block_backward(
+            d_candidate, blocks_saved[i], per_block[i], transposed[i], block_grads[i], spec, c
+        )
+    # block 0 read the (reset) memory, and so did the gates
+    return (d_candidate if d_prev is None else d_prev + d_candidate), d_kvs, d_gate
+
+
+# ---------------------------------------------------------------------- compiled steps
+class _CompiledStep:
+    """A step function through ``torch.compile`` (inductor: its CPU kernels fuse the
+    elementwise ops and skip the per-op Python dispatch), falling back to the eager function
+    for good, with one warning, if compiling fails (e.g. no C++ compiler on the machine)."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.eager = fn
+        self.compiled = torch.compile(fn, dynamic=False)
+        self.failed = False
+
+    def __call__(self, *args):
+        if not self.failed:
+            try:
+                return self.compiled(*args)
+            except Exception as error:  # any compile failure: run eagerly
+                self.failed = True
+                first_line = (str(error).strip().splitlines() or [""])[0][:200]
+                warnings.warn(
+                    f"RelationalMemoryCore(compile_steps=True): torch.compile failed "
+                    f"({type(error).__name__}: {first_line}); the fused steps run eagerly",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return self.eager(*args)
+
+
+@functools.cache
+def _compiled_steps() -> tuple[_CompiledStep, _CompiledStep]:
+    """The compiled forward and backward step, made once per process (shapes and the
+    :class:`FusedSpec` constants are guards: a new batch size compiles again)."""
+    return _CompiledStep(_step_forward), _CompiledStep(_step_backward)
+
+
+def _steps(spec: FusedSpec) -> tuple[Callable, Callable]:
+    """The forward and backward step functions ``spec`` asks for."""
+    return _compiled_steps() if spec.compiled else (_step_forward, _step_backward)
+
+
 # ---------------------------------------------------------------------- the recurrence
-def forward_steps(memory, kvs, gate_x, keep, starts, init, params, spec, save: bool):
-    """Run the recurrence; returns ``(outputs [T, B, S*D], memory, per-step saved)``."""
-    steps = kvs[0].shape[0]
+def _split_params(params, spec: FusedSpec) -> tuple[list[list[Tensor]], list[Tensor]]:
+    """Per block the 12 tensors of :func:`block_params`, and the memory gate's weight and bias
+    (empty when ungated)."""
     per_block = [
         list(params[i * _BLOCK_PARAMS : (i + 1) * _BLOCK_PARAMS]) for i in range(spec.num_blocks)
     ]
-    gate_w, gate_b = params[spec.num_blocks * _BLOCK_PARAMS :] if spec.gated else (None, None)
-    outputs, saved = [], []
+    return per_block, list(params[spec.num_blocks * _BLOCK_PARAMS :])
+
+
+def forward_steps(memory, kvs, gate_x, keep, starts, init, params, spec, save: bool):
+    """Run the recurrence; returns ``(outputs [T, B, S*D], memory, per-step saved)``."""
+    steps = kvs[0].shape[0]
+    per_block, gate_params = _split_params(params, spec)
+    gate_w, gate_b = gate_params if spec.gated else (None, None)
     b, s, d = memory.shape
     c = _Constants(memory, d // spec.heads)
-    if spec.gated:  # the inputs' gate terms per slot row, for all steps in one copy
-        gate_rows = gate_x.unsqueeze(2).expand(-1, -1, s, -1).reshape(steps, b * s, -1)
     for p in per_block:  # fold the attention's 1 / sqrt(head_size) into the query rows
         p[0] = torch.cat([p[0][:d] * c.scale, p[0][d:]])
         p[1] = torch.cat([p[1][:d] * c.scale, p[1][d:]])
+    # Per-step views made once (unbind) rather than one indexing op per step and tensor.
+    kv_steps = list(zip(*(kv.unbind(0) for kv in kvs)))
+    none = [None] * steps
+    if keep is None:
+        bias_steps = none
+    else:  # additive: 0 for keys to attend to, -inf for masked ones
+        bias = torch.zeros(keep.shape, dtype=memory.dtype, device=memory.device)
+        bias_steps = bias.masked_fill_(~keep, float("-inf")).unbind(0)
+    start_steps = none if starts is None else starts.view(steps, b, 1, 1).unbind(0)
+    gate_steps = none
+    if spec.gated:  # the inputs' gate terms per slot row, for all steps in one copy
+        gate_steps = gate_x.unsqueeze(2).expand(-1, -1, s, -1).reshape(steps, b * s, -1).unbind(0)
+    outputs, saved = [], []
+    step_forward = _steps(spec)[0]
     for t in range(steps):
-        if starts is not None:
-            memory = torch.where(starts[t].view(b, 1, 1), init, memory)
-        keep_t = None if keep is None else keep[t]
-        candidate, blocks_saved = memory, []
-        for i in range(spec.num_blocks):
-            candidate, block_saved = _block_forward(
-                candidate, kvs[i][t], keep_t, per_block[i], spec, i
-            )
-            blocks_saved.append(block_saved)
-        if spec.gated:
-            tanh_memory = _tanh(memory, c)
-            pre = _linear(tanh_memory.reshape(b * s, d), gate_w, gate_b, add=gate_rows[t])
-            gates = torch.sigmoid(pre).view(b, s, -1)
-            input_gate, forget_gate = gates.chunk(2, dim=-1)
-            tanh_candidate = _tanh(candidate, c)
-            new_memory = torch.addcmul(forget_gate * memory, input_gate, tanh_candidate)
-            step_saved = (memory, blocks_saved, tanh_memory, gates, tanh_candidate)
-        else:
-            new_memory = candidate
-            step_saved = (memory, blocks_saved, None, None, None)
+        memory, step_saved = step_forward(
+            memory,
+            kv_steps[t],
+            bias_steps[t],
+            gate_steps[t],
+            start_steps[t],
+            init,
+            per_block,
+            gate_w,
+            gate_b,
+            spec,
+            c,
+        )
         if save:
             saved.append(step_saved)
-        memory = new_memory
         outputs.append(memory.reshape(b, s * d))
     return torch.stack(outputs), memory, saved
 
@@ -308,26 +482,25 @@ class _FusedUnroll(torch.autograd.Function):
         ctx.spec = spec
         ctx.saved = saved
         ctx.starts = starts
-        ctx.kv_shapes = [kv.shape for kv in kvs]
         ctx.save_for_backward(*params)
-        ctx.mark_non_differentiable()
         return outputs, memory_out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, d_outputs, d_memory_out):
+        if ctx.saved is None:
+            raise RuntimeError(
+                "the fused RMC unroll's backward ran twice (retain_graph); build the core "
+                "with fused=False to backpropagate through the same graph more than once"
+            )
         spec, saved, params = ctx.spec, ctx.saved, ctx.saved_tensors
         steps = len(saved)
         memory0 = saved[0][0]
         b, s, d = memory0.shape
         c = _Constants(memory0, d // spec.heads)
-        per_block = [
-            list(params[i * _BLOCK_PARAMS : (i + 1) * _BLOCK_PARAMS])
-            for i in range(spec.num_blocks)
-        ]
+        per_block, gate_params = _split_params(params, spec)
         transposed = [[block[i].t().contiguous() for i in (0, 2, 6, 8)] for block in per_block]
-        if spec.gated:
-            gate_wt = params[-2].t().contiguous()
+        gate_wt = gate_params[0].t().contiguous() if spec.gated else None
         # Linear biases get [B * S, out] row accumulators: one add per step, one sum at the end.
         biases = [i * _BLOCK_PARAMS + j for i in range(spec.num_blocks) for j in (1, 3, 7, 9)]
         biases += [len(params) - 1] if spec.gated else []
@@ -335,52 +508,27 @@ class _FusedUnroll(torch.autograd.Function):
             p.new_zeros(b * s, p.numel()) if i in biases else torch.zeros_like(p)
             for i, p in enumerate(params)
         ]
-        block_grads = [
-            grads[i * _BLOCK_PARAMS : (i + 1) * _BLOCK_PARAMS] for i in range(spec.num_blocks)
-        ]
-        d_memory = torch.zeros_like(memory0) if d_memory_out is None else d_memory_out.clone()
-        d_kv_steps: list[list[Tensor]] = [[] for _ in range(spec.num_blocks)]
-        d_gate_steps = []
-        # The recurrence, last step first.
-        for t in reversed(range(steps)):
-            memory, blocks_saved, tanh_memory, gates, tanh_candidate = saved[t]
-            if d_outputs is not None:
-                d_memory = d_memory + d_outputs[t].view(b, s, d)
-            if spec.gated:
-                input_gate, forget_gate = gates.chunk(2, dim=-1)
-                d_input = d_memory * tanh_candidate
-                d_forget = d_memory * memory
-                if input_gate.shape[-1] == 1:  # gate_style "memory": one gate per slot
-                    d_input = d_input.sum(-1, keepdim=True)
-                    d_forget = d_forget.sum(-1, keepdim=True)
-                d_pre = torch.ops.aten.sigmoid_backward(torch.cat([d_input, d_forget], -1), gates)
-                d_gate_steps.append(d_pre.sum(1))
-                d_pre2d = d_pre.reshape(b * s, -1)
-                grads[-2].addmm_(d_pre2d.t(), tanh_memory.reshape(b * s, d))
-                grads[-1].add_(d_pre2d)
-                d_tanh_memory = _linear(d_pre2d, gate_wt).view(b, s, d)
-                d_candidate = torch.ops.aten.tanh_backward(d_memory * input_gate, tanh_candidate)
-                d_prev = torch.addcmul(
-                    torch.ops.aten.tanh_backward(d_tanh_memory, tanh_memory), d_memory, forget_gate
-                )
-            else:
-                d_candidate, d_prev = d_memory, torch.zeros_like(d_memory)
-            for i in reversed(range(spec.num_blocks)):
-                d_candidate, d_kv = _block_backward(
-                    d_candidate,
-                    blocks_saved[i],
-                    per_block[i],
-                    transposed[i],
-                    block_grads[i],
-                    spec,
-                    c,
-                )
-                d_kv_steps[i].append(d_kv)
-            d_memory = d_prev + d_candidate  # block 0 read the (reset) memory
-            if ctx.starts is not None:
-                d_memory = d_memory.masked_fill(ctx.starts[t].view(b, 1, 1), 0.0)
+        block_grads, gate_grads = _split_params(grads, spec)
+        # (nothing below writes into d_memory in place, so the incoming gradient is not copied)
+        d_memory = torch.zeros_like(memory0) if d_memory_out is None else d_memory_out
+        d_out_steps = None if d_outputs is None else d_outputs.view(steps, b, s, d).unbind(0)
+        carry_steps = None  # where an episode starts, no gradient flows to the step before
+        if ctx.starts is not None:
+            carry_steps = (~ctx.starts).to(memory0.dtype).view(steps, b, 1, 1).unbind(0)
+        d_kv_steps, d_gate_steps = [], []
+        step_backward = _steps(spec)[1]
+        for t in reversed(range(steps)):  # the recurrence, last step first
+            if d_out_steps is not None:
+                d_memory = d_memory + d_out_steps[t]
+            d_memory, d_kvs, d_gate = step_backward(
+                d_memory, saved[t], per_block, transposed, block_grads, gate_wt, gate_grads, spec, c
+            )
+            if carry_steps is not None:
+                d_memory = d_memory * carry_steps[t]
+            d_kv_steps.append(d_kvs)
+            d_gate_steps.append(d_gate)
         grads = [g.sum(0) if i in biases else g for i, g in enumerate(grads)]
-        d_kvs = [torch.stack(steps_[::-1]) for steps_ in d_kv_steps]
+        d_kvs = [torch.stack(block[::-1]) for block in zip(*d_kv_steps)]
         d_gate_x = torch.stack(d_gate_steps[::-1]) if spec.gated else None
         ctx.saved = None
         return (None, d_memory, None, None, None, d_gate_x, *d_kvs, *grads)
