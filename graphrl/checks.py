@@ -69,10 +69,10 @@ def check_env(
     """
     import gymnasium as gym
 
-    from graphrl.rl.rollout import make_single_env
+    from graphrl.envs import make_env
 
     try:
-        env = make_single_env(env_id, **(env_kwargs or {}))
+        env = make_env(env_id, **(env_kwargs or {}))
     except (gym.error.Error, ImportError) as exc:
         raise UsageError(f"unknown env id {env_id!r} ({one_line(exc)}): change {id_flag}") from None
     except TypeError as exc:

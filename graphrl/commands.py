@@ -56,22 +56,30 @@ def check_agent_reads_env(agent: Any, env_id: str, env_kwargs: dict[str, Any]) -
     cannot read the observation (another grid, other symbols) fails here in one line instead of
     a traceback mid-episode.
     """
+    from graphrl.envs import make_env
+    from graphrl.envs.vector import env_spaces
+    from graphrl.graphs.observations import as_observation, stack_observations
     from graphrl.rl.recurrent import is_recurrent
-    from graphrl.rl.rollout import env_spaces, make_single_env
 
     check_env(env_id, env_kwargs, "--env_id", "--env_kwargs")
-    space, num_actions = env_spaces(env_id, env_kwargs)
-    trained = f"{agent.hparams.env_id} {tuple(agent.observation_space.shape)}"
-    if num_actions != agent.num_actions:
+    space, actions = env_spaces(env_id, env_kwargs)
+    trained = f"{agent.hparams.env_id} {tuple(agent.observation_space.shape or ())}"
+    check = getattr(agent.policy, "check_action_space", None)
+    try:
+        if check is not None:  # the policy's head says which action spaces it can act in
+            check(actions)
+        elif actions != agent.action_space:
+            raise ValueError(f"the agent acts in {agent.action_space}, not in {actions}")
+    except (TypeError, ValueError) as exc:
         raise UsageError(
-            f"{env_id} has {num_actions} actions, the agent (trained on {trained}) "
-            f"{agent.num_actions}: pass an --env_id with the training env's actions"
-        )
-    env = make_single_env(env_id, **env_kwargs)
+            f"{env_id}: {one_line(exc)} (trained on {trained}): pass an --env_id with the "
+            "training env's actions"
+        ) from None
+    env = make_env(env_id, **env_kwargs)
     try:
         obs, _ = env.reset(seed=0)
         with torch.no_grad():
-            batch = torch.as_tensor(obs)[None].to(agent.device)
+            batch = as_observation(stack_observations([obs], space), space, agent.device)
             if is_recurrent(agent.policy):  # one step from the initial state
                 start = torch.ones(1, dtype=torch.bool, device=agent.device)
                 agent.policy(batch, agent.policy.initial_state(1, agent.device), start)

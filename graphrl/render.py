@@ -23,10 +23,10 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import nn
-from torch.distributions import Categorical
 
 from graphrl.envs import ObservationDrawer, make_env
 from graphrl.errors import UsageError
+from graphrl.models.distributions import ActionSpec
 from graphrl.models.frame_attention import FrameAttention, declares_attention
 from graphrl.nn.recurrent import State
 from graphrl.rl.recurrent import is_recurrent
@@ -312,7 +312,7 @@ def check_drawable(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Non
     Raises:
         UsageError: ``Dict`` or ``Graph`` observations (no board to draw).
     """
-    from graphrl.rl.rollout import env_spaces
+    from graphrl.envs.vector import env_spaces
 
     _check_space(env_spaces(env_id, dict(env_kwargs or {}))[0], env_id)
 
@@ -396,6 +396,13 @@ def render_episode(
     }
 
 
+def choose_action(spec: ActionSpec, params: torch.Tensor, greedy: bool) -> Any:
+    """The env action for one observation's ``params [1, P]``: the mode or a sample."""
+    dist = spec.distribution(params)
+    action = spec.to_env(dist.mode() if greedy else dist.sample())[0]
+    return int(action) if spec.kind == "discrete" else action
+
+
 def _run_episode(
     env: gym.Env,
     drawer: ObservationDrawer,
@@ -407,6 +414,7 @@ def _run_episode(
     """One episode from ``env.reset(seed=seed)``: its frames, panel titles and summary."""
     obs, _ = env.reset(seed=seed)
     stepper.reset()
+    spec = ActionSpec.from_space(env.action_space, "graphrl render")
     caption = f"seed {seed}  |  step 0  |  start"
     frames, panels = [], ()
     total, length, solved = 0.0, 0, False
@@ -414,8 +422,7 @@ def _run_episode(
         logits, attention = stepper.step(obs)
         frame, panels = _frame(obs, drawer, attention, caption)
         frames.append(frame)
-        action = logits.argmax(-1) if greedy else Categorical(logits=logits).sample()
-        action = int(action.item())
+        action = choose_action(spec, logits, greedy)
         obs, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
         length += 1

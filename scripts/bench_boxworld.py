@@ -35,9 +35,9 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
+from graphrl.envs.vector import env_spaces, make_vector_env
 from graphrl.models import GraphActorCritic
 from graphrl.nn import ProcessorConfig
-from graphrl.rl.rollout import env_spaces, make_vector_env
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs/boxworld/ppo_attention.yaml"

@@ -32,11 +32,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from graphrl.envs.vector import env_spaces, make_vector_env
+from graphrl.graphs.observations import observation_nbytes
 from graphrl.models import GraphActorCritic
 from graphrl.nn import ProcessorConfig
 from graphrl.rl import PPO, MLPPolicy
-from graphrl.rl.observations import observation_nbytes
-from graphrl.rl.rollout import RolloutCollector, env_spaces, make_vector_env
+from graphrl.rl.rollout import RolloutCollector
 from graphrl.trainers import quiet_trainer
 
 GRAPH_MAX_NODES = 128

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from graphrl.envs import ObservationDrawer, make_env
+from graphrl.envs.vector import env_spaces
 from graphrl.models import GraphActorCritic
 from graphrl.nn import ProcessorConfig
 from graphrl.render import CELL_PX, agent_attention, episode_frame, render_episode
-from graphrl.rl.rollout import env_spaces
 
 CASES = {
     "symbols": ("graphrl/BoxWorld-Small-v0", {}, "grid", {}),

@@ -17,6 +17,7 @@ import torch
 
 from graphrl.callbacks import AttentionPictures
 from graphrl.envs import ObservationDrawer, make_env
+from graphrl.envs.vector import env_spaces
 from graphrl.errors import UsageError
 from graphrl.models import MottAttentionAgent, RecurrentActorCritic
 from graphrl.nn import ProcessorConfig
@@ -29,7 +30,6 @@ from graphrl.render import (
     render_episode,
 )
 from graphrl.rl import PPO
-from graphrl.rl.rollout import env_spaces
 
 MEMORY = "MiniGrid-MemoryS7-v0"
 MEMORY_KWARGS = {"max_actions": 3}

@@ -76,7 +76,10 @@ class ObservationDrawer:
         """The env's caption of ``obs`` (empty when it has none)."""
         return "" if self._describe is None else self._describe(obs)
 
-    def action_name(self, action: int) -> str:
-        """The action's name, or its index when the env names none."""
+    def action_name(self, action: Any) -> str:
+        """The action's name, or its index when the env names none; a vector action (``Box``,
+        ``MultiDiscrete``) as its values."""
+        if not isinstance(action, (int, np.integer)):
+            return np.array2string(np.asarray(action), precision=2, separator=", ")
         names = self.action_names
         return names[action] if names is not None and 0 <= action < len(names) else str(action)

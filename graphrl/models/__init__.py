@@ -1,21 +1,46 @@
-"""Models: backbones, heads, and the LightningModules that train them."""
+"""Models: the agent and its parts (backbones, heads, action distributions), and the supervised
+LightningModule."""
 
-from graphrl.models.actor_critic import GraphActorCritic
+from graphrl.models.action_heads import (
+    CategoricalHead,
+    GaussianHead,
+    MultiCategoricalHead,
+    PointerActionHead,
+    build_action_head,
+)
+from graphrl.models.agent import ActorCritic
 from graphrl.models.backbones import BackboneOutput, GraphBackbone, LSTMBackbone, MLPBackbone
+from graphrl.models.distributions import ActionSpec
 from graphrl.models.heads import LabelHead, PointerHead
-from graphrl.models.mott import MottAttentionAgent
-from graphrl.models.recurrent_actor_critic import RecurrentActorCritic
+from graphrl.models.legacy import GraphActorCritic, MottAttentionAgent, RecurrentActorCritic
+from graphrl.models.policy_backbones import (
+    CNNBackbone,
+    FlatBackbone,
+    ObservationLayout,
+    RelationalBackbone,
+)
 from graphrl.models.relational_classifier import RelationalClassifier
 
 __all__ = [
+    "ActionSpec",
+    "ActorCritic",
     "BackboneOutput",
+    "CNNBackbone",
+    "CategoricalHead",
+    "FlatBackbone",
+    "GaussianHead",
     "GraphActorCritic",
     "GraphBackbone",
     "LSTMBackbone",
     "LabelHead",
     "MLPBackbone",
     "MottAttentionAgent",
+    "MultiCategoricalHead",
+    "ObservationLayout",
+    "PointerActionHead",
     "PointerHead",
     "RecurrentActorCritic",
+    "RelationalBackbone",
     "RelationalClassifier",
+    "build_action_head",
 ]

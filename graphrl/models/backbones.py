@@ -22,18 +22,22 @@ class BackboneOutput:
     """What every backbone returns.
 
     Attributes:
-        nodes: ``[B, N, D]`` per-entity features (pointer heads score them).
+        nodes: ``[B, N, D]`` per-entity features (pointer heads score them), or None for a
+            backbone without entities (a flat MLP, a CNN).
         pooled: ``[B, D]`` per-graph vector (label, policy and value heads read it).
-        mask: ``[B, N]`` bool, real entities.
+        mask: ``[B, N]`` bool, real entities (None without entities).
         attention: Per-layer ``[B, heads, N, N]`` weights when asked for (attention only).
         graph: The entity graph (graph backbones), for inspection.
+        positions: ``[B, N, 2]`` each entity's board position in ``[-1, 1]``, when the
+            entities lie on a grid.
     """
 
-    nodes: Tensor
+    nodes: Tensor | None
     pooled: Tensor
-    mask: Tensor
+    mask: Tensor | None
     attention: list[Tensor] | None = None
     graph: EntityGraph | None = None
+    positions: Tensor | None = None
 
 
 class GraphBackbone(nn.Module):
@@ -49,6 +53,7 @@ class GraphBackbone(nn.Module):
         readout: ``max``, ``mean``, ``sum`` or ``attention``.
         channels: Entity width ``D`` everywhere.
         pos_dim: Width of entity coordinates (2 on grids; the data's for vectors).
+        readout_kwargs: The readout's own arguments (e.g. ``heads`` of ``attention``).
     """
 
     def __init__(
@@ -61,6 +66,7 @@ class GraphBackbone(nn.Module):
         readout: str = "max",
         channels: int = 64,
         pos_dim: int = 2,
+        readout_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.encoder = build_encoder(encoder, out_channels=channels, **encoder_kwargs)
@@ -78,7 +84,7 @@ class GraphBackbone(nn.Module):
                 f"{processor.layer!r} ({exc}): clear them (--model.processor.layer_kwargs='{{}}') "
                 "or pass that layer's own arguments"
             ) from exc
-        self.readout = build_readout(readout, channels)
+        self.readout = build_readout(readout, channels, **(readout_kwargs or {}))
 
     def forward(
         self,

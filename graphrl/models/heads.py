@@ -35,13 +35,20 @@ class PointerHead(nn.Module):
 
     ``logit_i = mlp([node_i, pooled])``, padding entities get ``-inf``.
 
+    Args:
+        channels: Entity width ``D``.
+        hidden_channels: Hidden width of the scoring MLP.
+        context_channels: Width ``C`` of the vector read beside each entity (default ``D``).
+
     Shapes:
-        nodes ``[B, N, D]``, pooled ``[B, D]`` -> ``[B, N]``.
+        nodes ``[B, N, D]``, pooled ``[B, C]`` -> ``[B, N]``.
     """
 
-    def __init__(self, channels: int, hidden_channels: int = 128) -> None:
+    def __init__(
+        self, channels: int, hidden_channels: int = 128, context_channels: int | None = None
+    ) -> None:
         super().__init__()
-        self.mlp = mlp_head(2 * channels, hidden_channels, 1)
+        self.mlp = mlp_head(channels + (context_channels or channels), hidden_channels, 1)
 
     def forward(self, out: BackboneOutput) -> Tensor:
         pooled = out.pooled.unsqueeze(1).expand(-1, out.nodes.shape[1], -1)

@@ -4,6 +4,7 @@ from graphrl.nn.attention import AttentionLayer
 from graphrl.nn.gcn import GCNLayer
 from graphrl.nn.gnn import GNNLayer
 from graphrl.nn.hypernetwork import HyperLinear, QuestionInput
+from graphrl.nn.mott import MottQueryCore, spatial_basis
 from graphrl.nn.processor import LAYERS, Processor, ProcessorConfig
 from graphrl.nn.readout import (
     READOUTS,
@@ -30,6 +31,7 @@ __all__ = [
     "LSTMCore",
     "MaxReadout",
     "MeanReadout",
+    "MottQueryCore",
     "Processor",
     "ProcessorConfig",
     "QuestionInput",
@@ -41,4 +43,5 @@ __all__ = [
     "build_core",
     "build_readout",
     "select_state",
+    "spatial_basis",
 ]

@@ -17,6 +17,8 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor, nn
 
+from graphrl.registry import Registry
+
 __all__ = ["CORES", "LSTMCore", "RecurrentCore", "State", "build_core", "select_state"]
 
 State = tuple[Tensor, ...]
@@ -31,15 +33,25 @@ def select_state(state: State, index: Tensor | slice) -> State:
 class RecurrentCore(nn.Module, ABC):
     """What every recurrent core gives: sizes, an initial state, a step, a reset, an unroll.
 
+    What a core takes and gives is declared by these attributes, which agents read:
+
     Attributes:
         input_size: Width of one input vector (or of one entity of an input set).
         output_size: Width of the output of a step.
         takes_sets: Whether :meth:`step` accepts a set ``[B, K, input_size]`` with a mask.
+        takes_vectors: Whether :meth:`step` accepts one vector ``[B, input_size]`` per step.
+        uses_positions: Whether :meth:`step` and :meth:`unroll` take the entities' board
+            positions ``pos [B, K, 2]`` (``[T, B, K, 2]``) as a keyword.
+        returns_attention: Whether :meth:`frame_attention` gives what the core attended to
+            in the input set.
     """
 
     input_size: int
     output_size: int
     takes_sets: bool = False
+    takes_vectors: bool = True
+    uses_positions: bool = False
+    returns_attention: bool = False
 
     @abstractmethod
     def initial_state(self, batch_size: int, device: torch.device | None = None) -> State:
@@ -98,6 +110,17 @@ class RecurrentCore(nn.Module, ABC):
             outputs.append(out)
         return torch.stack(outputs), state
 
+    def frame_attention(
+        self, x: Tensor, state: State, mask: Tensor | None = None, **inputs: Tensor
+    ) -> tuple[Tensor, State, Tensor, tuple[str, ...]]:
+        """:meth:`step` on a set, also giving what the core attended to in it.
+
+        Returns:
+            ``(output, state, weights [B, P, K], titles)``: one panel ``p`` per query or memory
+            slot, its weight on each of the ``K`` inputs, and a title per panel.
+        """
+        raise NotImplementedError(f"{type(self).__name__} declares no attention over its input")
+
     def forward(
         self, x: Tensor, state: State | None = None, mask: Tensor | None = None
     ) -> tuple[Tensor, State]:
@@ -107,6 +130,11 @@ class RecurrentCore(nn.Module, ABC):
         return self.step(x, state, mask)
 
 
+CORES: Registry[RecurrentCore] = Registry("core")
+"""Core name -> class; every core is built as ``core(input_size, **its_own_arguments)``."""
+
+
+@CORES.register("lstm")
 class LSTMCore(RecurrentCore):
     """torch's LSTM as a core; the state is ``(h [B, hidden], c [B, hidden])``.
 
@@ -167,12 +195,7 @@ class LSTMCore(RecurrentCore):
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
 
 
-CORES: dict[str, type[RecurrentCore]] = {"lstm": LSTMCore}
-"""Core name -> class (``rmc`` is added by ``graphrl.nn.rmc``)."""
-
-
 def build_core(name: str, input_size: int, **kwargs: object) -> RecurrentCore:
-    """Build a core by name (``lstm`` or ``rmc``) with its own keyword arguments."""
-    if name not in CORES:
-        raise ValueError(f"unknown core {name!r}; choose one of: {', '.join(sorted(CORES))}")
-    return CORES[name](input_size, **kwargs)
+    """Build a core by name (``lstm``, ``rmc``, ``mott``) or class path, with its own keyword
+    arguments."""
+    return CORES.get(name)(input_size, **kwargs)

@@ -30,6 +30,7 @@ GATE_STYLES = ("unit", "memory", "none")
 __all__ = ["GATE_STYLES", "RelationalMemoryCore"]
 
 
+@CORES.register("rmc")
 class RelationalMemoryCore(RecurrentCore):
     r"""One step: :math:`\tilde M = g_\theta(\mathrm{MHDPA}(M, [M; x]))` (``num_blocks`` relational
     blocks, residual and layer norm inside), then LSTM-style gates
@@ -62,7 +63,7 @@ class RelationalMemoryCore(RecurrentCore):
     """
 
     takes_sets = True
-    returns_attention = True  # step_with_attention: what the slots attended to
+    returns_attention = True  # frame_attention: what the slots attended to
 
     def __init__(
         self,
@@ -241,6 +242,17 @@ class RelationalMemoryCore(RecurrentCore):
         memory = self._update(state[0], kvs, gate_x, mask, weights)
         return memory.flatten(1), (memory,), torch.stack(weights, 1)
 
+    def frame_attention(
+        self, x: Tensor, state: State, mask: Tensor | None = None, **inputs: Tensor
+    ) -> tuple[Tensor, State, Tensor, tuple[str, ...]]:
+        """:meth:`step_with_attention`, read as one panel per slot: ``weights [B, S, K]`` is
+        slot ``s``'s attention on each input entity (the last block's, averaged over heads;
+        the rest of its weight is on the slots)."""
+        out, state, slots = self.step_with_attention(x, state, mask)
+        s = slots.shape[-2]
+        weights = slots[:, -1, :, :, s:].mean(1)
+        return out, state, weights, tuple(f"slot {k + 1} (mean of heads)" for k in range(s))
+
     # ------------------------------------------------------------------ the core interface
     def step(self, x: Tensor, state: State, mask: Tensor | None = None) -> tuple[Tensor, State]:
         x, mask = self._as_set(x, mask, lead=1)
@@ -342,4 +354,3 @@ class RelationalMemoryCore(RecurrentCore):
         )
 
 
-CORES["rmc"] = RelationalMemoryCore

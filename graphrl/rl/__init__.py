@@ -19,10 +19,6 @@ from graphrl.rl.rollout import (
     RolloutBuffer,
     RolloutCollector,
     Transitions,
-    env_seeds,
-    env_spaces,
-    make_single_env,
-    make_vector_env,
 )
 
 __all__ = [
@@ -40,12 +36,8 @@ __all__ = [
     "Transitions",
     "a2c_policy_loss",
     "compute_gae",
-    "env_seeds",
-    "env_spaces",
     "evaluate_policy",
     "explained_variance",
-    "make_single_env",
-    "make_vector_env",
     "normalize_advantages",
     "ppo_policy_loss",
     "value_loss",

@@ -12,18 +12,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
-from torch.distributions import Categorical
 
+from graphrl.envs import make_env
 from graphrl.envs.boxworld_levels import FIRST_KEY_COLOR
-from graphrl.rl.observations import as_observation
+from graphrl.envs.vector import env_spaces, make_vector_env
+from graphrl.graphs.observations import as_observation
+from graphrl.models.distributions import ActionSpec
 from graphrl.rl.recurrent import is_recurrent
-from graphrl.rl.rollout import (
-    EpisodeStats,
-    env_spaces,
-    make_single_env,
-    make_vector_env,
-    solved_flags,
-)
+from graphrl.rl.rollout import EpisodeStats, solved_flags
 
 __all__ = ["evaluate_policy", "evaluate_presets", "fit_symbols", "markdown_table"]
 
@@ -46,11 +42,11 @@ def evaluate_policy(
     are not over-represented as they would be by keeping the first ``episodes`` to finish.
 
     Args:
-        policy: ``obs [B, *obs_shape] -> (logits [B, A], value [B])``.
+        policy: ``obs [B, *obs_shape] -> (params [B, P], value [B])`` (or a recurrent one).
         env_id: Environment id.
         episodes: Number of episodes.
         seed: Base seed.
-        greedy: Argmax actions instead of sampling.
+        greedy: The distribution's mode (argmax, a Gaussian's mean) instead of sampling.
         num_envs: Parallel envs (capped at ``episodes``).
         device: Device of ``policy``.
         env_kwargs: Env keyword arguments.
@@ -62,6 +58,7 @@ def evaluate_policy(
     quota = np.full(num_envs, episodes // num_envs) + (np.arange(num_envs) < episodes % num_envs)
     seeds = [seed + i for i in range(num_envs)]
     envs = make_vector_env(env_id, seeds, "sync", env_kwargs)
+    spec = ActionSpec.from_space(envs.single_action_space, f"evaluation on {env_id}")
     was_training = policy.training
     policy.eval()
     finished = np.zeros(num_envs, dtype=np.int64)
@@ -82,14 +79,12 @@ def evaluate_policy(
             steps += 1
             obs_t = as_observation(obs, envs.single_observation_space, device)
             if recurrent:
-                logits, _, state = policy(obs_t, state, starts)
+                params, _, state = policy(obs_t, state, starts)
             else:
-                logits, _ = policy(obs_t)
-            if greedy:
-                action = logits.argmax(-1)
-            else:
-                action = Categorical(logits=logits, validate_args=False).sample()
-            obs, reward, terminated, truncated, info = envs.step(action.cpu().numpy())
+                params, _ = policy(obs_t)
+            dist = spec.distribution(params)
+            action = dist.mode() if greedy else dist.sample()
+            obs, reward, terminated, truncated, info = envs.step(spec.to_env(action))
             ret += reward
             length += 1
             done = terminated | truncated
@@ -138,7 +133,7 @@ def fit_symbols(
     needed = space.high.reshape(-1, space.shape[-1]).max(0).astype(int) + 1
     if (needed <= known).all():
         return kwargs
-    env = make_single_env(env_id, **kwargs)
+    env = make_env(env_id, **kwargs)
     try:
         levels = getattr(env.unwrapped, "levels", None)
     finally:
@@ -175,7 +170,7 @@ def evaluate_presets(
         env_ids: Env ids; None is the training env with its training ``env_kwargs``.
         episodes: Episodes per env.
         seed: Env ``i`` of every env id is seeded ``seed + i``.
-        greedy: Argmax actions instead of sampling.
+        greedy: The distribution's mode (argmax, a Gaussian's mean) instead of sampling.
         num_envs: Envs stepped in parallel.
         env_kwargs: Overrides applied to every env (e.g. ``{"goal_length": 4}``), or a list
             of them: every env then runs once with each (e.g. ``[{"goal_length": 4},

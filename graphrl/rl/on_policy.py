@@ -30,20 +30,15 @@ import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
-from torch.distributions import Categorical
 
 from graphrl.checks import check_in_unit, check_positive
+from graphrl.envs.vector import env_seeds, env_spaces, make_vector_env
+from graphrl.models.distributions import ActionSpec
 from graphrl.rl.evaluation import evaluate_policy
 from graphrl.rl.functional import compute_gae, explained_variance
 from graphrl.rl.policies import PolicyFactory, static_shapes
 from graphrl.rl.recurrent import RecurrentRolloutCollector, SequenceBatch, is_recurrent
-from graphrl.rl.rollout import (
-    RolloutCollector,
-    Transitions,
-    env_seeds,
-    env_spaces,
-    make_vector_env,
-)
+from graphrl.rl.rollout import RolloutCollector, Transitions
 
 __all__ = ["OnPolicyModule", "policy_config"]
 
@@ -91,7 +86,7 @@ class OnPolicyModule(LightningModule, ABC):
                 else ""
             )
             raise TypeError(
-                "policy must be a factory policy(observation_space, num_actions) -> nn.Module, "
+                "policy must be a factory policy(observation_space, action_space) -> nn.Module, "
                 f"got {policy!r}{hint}"
             )
         check_positive(num_envs=num_envs, num_steps=num_steps, total_timesteps=total_timesteps)
@@ -109,8 +104,9 @@ class OnPolicyModule(LightningModule, ABC):
         # The parameters must exist before checkpoint loading and configure_optimizers, and their
         # sizes come from the env: read the spaces from one throw-away env. The vector envs (the
         # real resource) are built per rank in setup().
-        self.observation_space, self.num_actions = env_spaces(env_id, env_kwargs)
-        self.policy = policy(self.observation_space, self.num_actions)
+        self.observation_space, self.action_space = env_spaces(env_id, env_kwargs)
+        self.action_spec = ActionSpec.from_space(self.action_space, f"env {env_id}: PPO/A2C")
+        self.policy = policy(self.observation_space, self.action_space)
         if not isinstance(self.policy, nn.Module):
             raise TypeError(
                 f"policy factory returned {type(self.policy).__name__}, expected an nn.Module"
@@ -164,7 +160,7 @@ class OnPolicyModule(LightningModule, ABC):
         return self.hparams.total_timesteps // (self.batch_size * world_size)
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        """``(logits [B, num_actions], value [B])`` of the policy for ``obs [B, *obs_shape]``."""
+        """``(params [B, P], value [B])`` of the policy for ``obs [B, *obs_shape]``."""
         return self.policy(obs)
 
     def setup(self, stage: str) -> None:
@@ -325,9 +321,9 @@ class OnPolicyModule(LightningModule, ABC):
         """
 
     def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Re-run the policy: ``(logprob [B], entropy [B], value [B])`` of ``actions [B]``."""
-        logits, value = (self._compiled_policy or self.policy)(obs)
-        dist = Categorical(logits=logits, validate_args=False)
+        """Re-run the policy: ``(logprob [B], entropy [B], value [B])`` of ``actions [B, ...]``."""
+        params, value = (self._compiled_policy or self.policy)(obs)
+        dist = self.action_spec.distribution(params)
         return dist.log_prob(actions), dist.entropy(), value
 
     def evaluate_batch(self, batch: Transitions | SequenceBatch) -> tuple[Tensor, Tensor, Tensor]:
@@ -337,7 +333,7 @@ class OnPolicyModule(LightningModule, ABC):
         are re-run from their stored initial states with resets at episode starts (BPTT).
         """
         if isinstance(batch, SequenceBatch):
-            return batch.evaluate(self.policy)
+            return batch.evaluate(self.policy, self.action_spec)
         return self.evaluate_actions(batch.obs, batch.actions)
 
     def optimize(self, loss: Tensor, losses: dict[str, Tensor]) -> None:
@@ -449,12 +445,22 @@ class OnPolicyModule(LightningModule, ABC):
         }
 
 
-def policy_config(policy: PolicyFactory) -> dict[str, Any] | None:
-    """``{"class_path", "init_args"}`` of a policy class or keyword partial of one, or None."""
+def policy_config(policy: Any) -> dict[str, Any] | None:
+    """``{"class_path", "init_args"}`` of a class or keyword partial of one, or None.
+
+    Keyword arguments that are themselves classes or keyword partials of classes (an agent's
+    injected backbone or core) are written the same way, so the whole factory is a config.
+    """
     init_args: dict[str, Any] = {}
     if isinstance(policy, functools.partial) and not policy.args:
         init_args = dict(policy.keywords)
         policy = policy.func
     if not inspect.isclass(policy) or "<locals>" in policy.__qualname__:
         return None
+    for key, value in init_args.items():
+        if isinstance(value, functools.partial) or inspect.isclass(value):
+            nested = policy_config(value)
+            if nested is None:
+                return None
+            init_args[key] = nested
     return {"class_path": f"{policy.__module__}.{policy.__qualname__}", "init_args": init_args}

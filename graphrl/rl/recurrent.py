@@ -3,9 +3,12 @@
 A recurrent policy declares ``is_recurrent = True`` and gives
 
 * ``initial_state(batch_size, device) -> State`` (a tuple of ``[B, ...]`` tensors);
-* ``forward(obs [B, ...], state, starts [B]) -> (logits [B, A], value [B], state)``: one step,
+* ``forward(obs [B, ...], state, starts [B]) -> (params [B, P], value [B], state)``: one step,
   the state of rows where ``starts`` is set is reset first (``obs`` opens an episode);
-* ``unroll(obs [T, B, ...], state, starts [T, B]) -> (logits [T, B, A], values [T, B], state)``.
+* ``unroll(obs [T, B, ...], state, starts [T, B]) -> (params [T, B, P], values [T, B], state)``.
+
+``params`` are the parameters of the action distribution (:mod:`graphrl.models.distributions`).
+:class:`graphrl.models.ActorCritic` with a core meets this interface.
 
 The collector stores, per rollout, the state every env had *before* its first step and the
 ``starts`` flag of every step, as CleanRL's ``ppo_atari_lstm.py`` does; the update re-runs whole
@@ -25,10 +28,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.distributions import Categorical
 
+from graphrl.graphs.observations import Observation
+from graphrl.models.distributions import ActionSpec
 from graphrl.nn.recurrent import State, select_state
-from graphrl.rl.observations import Observation
 from graphrl.rl.rollout import RolloutBuffer, RolloutCollector
 
 __all__ = [
@@ -52,7 +55,7 @@ class SequenceBatch:
     """
 
     obs: Tensor  # [T, n, *obs_shape]
-    actions: Tensor  # [T, n]
+    actions: Tensor  # [T, n, *action_shape]
     logprobs: Tensor  # [T, n]
     values: Tensor  # [T, n]
     advantages: Tensor  # [T, n]
@@ -72,11 +75,14 @@ class SequenceBatch:
         }
         return SequenceBatch(**values, initial_state=select_state(self.initial_state, index))
 
-    def evaluate(self, policy: nn.Module) -> tuple[Tensor, Tensor, Tensor]:
-        """Re-run ``policy`` over the sequences: ``(logprob, entropy, value)``, each ``[T, n]``."""
-        logits, value, _ = policy.unroll(self.obs, self.initial_state, self.starts)
-        dist = Categorical(logits=logits, validate_args=False)
-        return dist.log_prob(self.actions), dist.entropy(), value
+    def evaluate(self, policy: nn.Module, spec: ActionSpec) -> tuple[Tensor, Tensor, Tensor]:
+        """Re-run ``policy`` over the sequences: ``(logprob, entropy, value)``, each ``[T, n]``;
+        ``spec`` reads the policy's output as a distribution."""
+        params, value, _ = policy.unroll(self.obs, self.initial_state, self.starts)
+        t, n = self.starts.shape
+        dist = spec.distribution(params.flatten(0, 1))
+        logprob = dist.log_prob(self.actions.flatten(0, 1)).unflatten(0, (t, n))
+        return logprob, dist.entropy().unflatten(0, (t, n)), value
 
 
 @dataclass

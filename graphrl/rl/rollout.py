@@ -5,7 +5,7 @@ step on the whole batch of observations under ``torch.no_grad()``, and writes in
 shape ``[T, N, ...]`` (``T = num_steps``, ``N = num_envs``) that stay on the model's device
 between rollouts. Nothing here loops over environments in Python. Observations of every kind
 the agents accept (arrays, ``Dict`` s of arrays, variable-size ``Graph`` s) are stored by the
-containers of :mod:`graphrl.rl.observations`, which index like one ``[T, N, ...]`` tensor.
+containers of :mod:`graphrl.graphs.observations`, which index like one ``[T, N, ...]`` tensor.
 
 Autoreset: the vector envs use gymnasium's **same-step** autoreset
 (``AutoresetMode.SAME_STEP``). When an episode ends at step ``t``, ``step`` returns that step's
@@ -17,31 +17,33 @@ ignored, its reward is 0), and every loss would have to mask it out. The price o
 is one extra critic call on the steps where some episode is truncated, to store
 ``V(final obs)`` for bootstrapping (see :func:`graphrl.rl.functional.compute_gae`).
 
-Seeding: env ``i`` of rank ``r`` is seeded ``seed + r * num_envs + i`` on its first reset;
-later episodes draw from that env's own generator, so no two envs of a run share a stream.
+Actions of every kind of action space (``Discrete``, ``MultiDiscrete``, ``Box``) are drawn
+from the distribution that :class:`~graphrl.models.distributions.ActionSpec` reads off the
+policy's output, and stored as that spec says (``[T, N]`` int64, ``[T, N, k]`` int64 or
+``[T, N, d]`` float32, a ``Box`` sample unclipped).
+
+Making the vector envs and seeding them is :mod:`graphrl.envs.vector`'s job.
 """
 
 from __future__ import annotations
 
-import functools
 import pickle
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.distributions import Categorical
 
-from graphrl.rl.observations import (
+from graphrl.graphs.observations import (
     GraphObs,
     Observation,
     allocate_observations,
     as_observation,
-    check_observation_space,
     stack_observations,
 )
+from graphrl.models.distributions import ActionSpec
 from graphrl.rl.policies import static_shapes
 
 _CPU = torch.device("cpu")
@@ -52,110 +54,8 @@ __all__ = [
     "RolloutBuffer",
     "RolloutCollector",
     "Transitions",
-    "env_seeds",
-    "env_spaces",
-    "make_single_env",
-    "make_vector_env",
     "solved_flags",
 ]
-
-VectorMode = Literal["sync", "async"]
-
-
-def make_single_env(env_id: str, seed: int | None = None, **env_kwargs: Any) -> gym.Env:
-    """Build one environment with :func:`graphrl.envs.make_env` (every id form it takes).
-
-    Args:
-        env_id: A graphrl, ``MiniGrid-*``, gymnasium or ``module:EnvId`` id.
-        seed: Reset seed (also seeds the action space).
-        **env_kwargs: Keyword arguments for the env constructor.
-    """
-    from graphrl.envs import make_env
-
-    return make_env(env_id, seed=seed, **env_kwargs)
-
-
-def _check_spaces(env_id: str, observation_space: gym.Space, action_space: gym.Space) -> int:
-    check_observation_space(observation_space, f"the on-policy modules (env {env_id})")
-    if not isinstance(action_space, gym.spaces.Discrete) or int(action_space.start) != 0:
-        raise TypeError(
-            f"{env_id} has action space {action_space}; on-policy modules need "
-            "Discrete(n) starting at 0"
-        )
-    return int(action_space.n)
-
-
-def env_spaces(env_id: str, env_kwargs: dict[str, Any] | None = None) -> tuple[gym.spaces.Box, int]:
-    """Read ``(observation_space, num_actions)`` from one throw-away instance of ``env_id``.
-
-    If the env exposes ``symbol_counts`` (one count per channel of an ``(H, W, C)`` symbol
-    grid, as ``graphrl.envs`` envs do), the returned space is tightened to
-    ``high[..., c] = symbol_counts[c] - 1`` so that policies can size embeddings and scale
-    inputs from the space alone.
-
-    Raises:
-        TypeError: if the observation space is not a ``Box`` or the actions not ``Discrete``.
-    """
-    env = make_single_env(env_id, **(env_kwargs or {}))
-    try:
-        space = env.observation_space
-        num_actions = _check_spaces(env_id, space, env.action_space)
-        try:
-            counts = env.get_wrapper_attr("symbol_counts")
-        except AttributeError:
-            return space, num_actions
-        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 3:
-            return space, num_actions
-        if len(counts) != space.shape[-1]:
-            raise ValueError(
-                f"{env_id} has symbol_counts {tuple(counts)} but observation shape "
-                f"{space.shape}; expected one count per channel of an (H, W, C) grid"
-            )
-        high = np.broadcast_to(np.asarray(counts, dtype=space.dtype) - 1, space.shape)
-        return gym.spaces.Box(0, high.copy(), space.shape, space.dtype), num_actions
-    finally:
-        env.close()
-
-
-def env_seeds(seed: int, num_envs: int, rank: int = 0) -> list[int]:
-    """Seeds of the ``num_envs`` envs of ``rank``: ``seed + rank * num_envs + i``."""
-    return [seed + rank * num_envs + i for i in range(num_envs)]
-
-
-def make_vector_env(
-    env_id: str,
-    seeds: list[int],
-    vector_mode: VectorMode = "sync",
-    env_kwargs: dict[str, Any] | None = None,
-) -> gym.vector.VectorEnv:
-    """A same-step-autoreset vector env with one sub-env per seed (not reset yet).
-
-    Args:
-        env_id: Environment id (see :func:`make_single_env`).
-        seeds: One seed per sub-env; also pass them to the first ``reset(seed=seeds)``.
-        vector_mode: ``"sync"`` steps envs in this process, ``"async"`` one process each.
-        env_kwargs: Keyword arguments for every sub-env.
-    """
-    if vector_mode not in ("sync", "async"):
-        raise ValueError(f"vector_mode must be 'sync' or 'async', got {vector_mode!r}")
-    if not seeds:
-        raise ValueError("make_vector_env needs at least one env (num_envs >= 1)")
-    env_fns = [
-        functools.partial(make_single_env, env_id, seed, **(env_kwargs or {})) for seed in seeds
-    ]
-    same_step = gym.vector.AutoresetMode.SAME_STEP
-    if vector_mode == "sync":
-        envs = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=same_step)
-    else:
-        probe = env_fns[0]()  # Graph observations cannot live in shared memory: ask the env
-        shared_memory = not isinstance(probe.observation_space, gym.spaces.Graph)
-        probe.close()
-        envs = gym.vector.AsyncVectorEnv(
-            env_fns, autoreset_mode=same_step, shared_memory=shared_memory
-        )
-    _check_spaces(env_id, envs.single_observation_space, envs.single_action_space)
-    return envs
-
 
 @dataclass
 class EpisodeStats:
@@ -256,12 +156,21 @@ def solved_flags(info: dict[str, Any], num_envs: int) -> np.ndarray | None:
     return flags
 
 
-def _check_policy_output(logits: Tensor, value: Tensor, batch: int, actions: gym.Space) -> None:
-    expected = (batch, int(actions.n))
-    if tuple(logits.shape) != expected or tuple(value.shape) != (batch,):
+def check_policy_output(
+    policy: nn.Module, spec: ActionSpec, params: Tensor, value: Tensor, batch: int
+) -> None:
+    """Raise one line unless ``params`` and ``value`` have the shapes ``spec`` asks of a batch.
+
+    A policy that declares ``variable_action_width`` (a pointer head: one logit per entity)
+    may give any number of ``Discrete`` logits.
+    """
+    variable = bool(getattr(policy, "variable_action_width", False))
+    width = params.shape[-1] if variable and params.dim() == 2 else None
+    spec.check_params(params, batch, width)
+    if tuple(value.shape) != (batch,):
         raise ValueError(
-            f"policy must return logits {list(expected)} and value [{batch}], got "
-            f"{list(logits.shape)} and {list(value.shape)} (squeeze the value head's last dim)"
+            f"policy must return value [{batch}], got {list(value.shape)} (squeeze the value "
+            "head's last dim)"
         )
 
 
@@ -274,7 +183,7 @@ class Transitions:
     """A flat batch of transitions ``[B, ...]`` for the update (``B = T * N`` or a minibatch)."""
 
     obs: Observation  # [B, *obs_shape] (a tensor, ObsDict or GraphObs)
-    actions: Tensor  # [B] int64
+    actions: Tensor  # [B, *action_shape] (int64 for discrete spaces, float32 for Box)
     logprobs: Tensor  # [B] log pi_old(a|s)
     values: Tensor  # [B] V_old(s)
     advantages: Tensor  # [B]
@@ -293,7 +202,7 @@ class RolloutBuffer:
     """Preallocated ``[T, N, ...]`` tensors of one rollout (see ``graphrl.rl.functional``)."""
 
     obs: Observation  # [T, N, *obs_shape], the env's dtype (uint8 for symbol grids)
-    actions: Tensor  # [T, N] int64
+    actions: Tensor  # [T, N, *action_shape]
     logprobs: Tensor  # [T, N]
     values: Tensor  # [T, N] V(obs[t])
     rewards: Tensor  # [T, N]
@@ -311,11 +220,13 @@ class RolloutBuffer:
         obs_dtype: torch.dtype,
         device: torch.device,
         observation_space: gym.Space | None = None,
+        action_spec: ActionSpec | None = None,
     ) -> RolloutBuffer:
         """Zero-filled buffer for ``num_steps`` steps of ``num_envs`` envs on ``device``.
 
         With ``observation_space`` the observation storage follows that space's kind (see
-        :mod:`graphrl.rl.observations`); otherwise it is a ``[T, N, *obs_shape]`` tensor.
+        :mod:`graphrl.graphs.observations`); otherwise it is a ``[T, N, *obs_shape]`` tensor.
+        Actions are stored as ``action_spec`` says (``[T, N]`` int64 when None).
         """
 
         def zeros(dtype: torch.dtype = torch.float32) -> Tensor:
@@ -327,7 +238,11 @@ class RolloutBuffer:
             obs = torch.zeros((num_steps, num_envs, *obs_shape), dtype=obs_dtype, device=device)
         return cls(
             obs=obs,
-            actions=zeros(torch.long),
+            actions=torch.zeros(
+                (num_steps, num_envs, *(action_spec.shape if action_spec else ())),
+                dtype=action_spec.dtype if action_spec else torch.long,
+                device=device,
+            ),
             logprobs=zeros(),
             values=zeros(),
             rewards=zeros(),
@@ -345,7 +260,7 @@ class RolloutBuffer:
         """Flatten the rollout (``[T, N] -> [T * N]``) with its ``[T, N]`` advantages/returns."""
         return Transitions(
             obs=self.obs.flatten(0, 1),
-            actions=self.actions.flatten(),
+            actions=self.actions.flatten(0, 1),
             logprobs=self.logprobs.flatten(),
             values=self.values.flatten(),
             advantages=advantages.flatten(),
@@ -360,7 +275,8 @@ class RolloutCollector:
     continue the same episodes. Call :meth:`close` when done.
 
     Args:
-        envs: A vector env built with same-step autoreset (:func:`make_vector_env`).
+        envs: A vector env built with same-step autoreset
+            (:func:`graphrl.envs.vector.make_vector_env`).
         num_steps: Steps per env and rollout (``T``).
         seeds: Seeds for the first reset, one per sub-env.
     """
@@ -371,7 +287,7 @@ class RolloutCollector:
         if envs.metadata.get("autoreset_mode") != gym.vector.AutoresetMode.SAME_STEP:
             raise ValueError(
                 "RolloutCollector needs a vector env with autoreset_mode=SAME_STEP; "
-                "build it with graphrl.rl.rollout.make_vector_env"
+                "build it with graphrl.envs.vector.make_vector_env"
             )
         if num_steps < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
@@ -385,6 +301,7 @@ class RolloutCollector:
         self.observation_space = space
         self.obs_shape: tuple[int, ...] = tuple(space.shape or ())
         self.obs_dtype = _torch_dtype(space.dtype) if space.dtype is not None else torch.float32
+        self.action_spec = ActionSpec.from_space(envs.single_action_space)
         self.episodes = EpisodeTracker(self.num_envs)
         self.buffer: RolloutBuffer | None = None
         self._next_obs: np.ndarray | None = None
@@ -409,6 +326,7 @@ class RolloutCollector:
                 self.obs_dtype,
                 device,
                 self.observation_space,
+                self.action_spec,
             )
         if isinstance(self.buffer.obs, GraphObs):  # pad to this rollout's largest graph
             self.buffer.obs.reset_padding()
@@ -422,7 +340,8 @@ class RolloutCollector:
         """Run ``num_steps`` vector steps, sampling actions from ``policy``.
 
         Args:
-            policy: Maps obs ``[N, *obs_shape]`` to ``(logits [N, A], value [N])``.
+            policy: Maps obs ``[N, *obs_shape]`` to ``(params [N, P], value [N])``, the
+                parameters of its action distribution (see :class:`ActionSpec`).
             device: Where the policy lives and the buffer is kept.
 
         Returns:
@@ -437,19 +356,21 @@ class RolloutCollector:
         for t in range(self.num_steps):
             buffer.obs[t] = obs
             if device.type == "cpu":  # counting entities on the host is no sync here
-                logits, value = self._act(policy, obs, t)
+                params, value = self._act(policy, obs, t)
             else:  # graph sizes read off the host copy: no device sync per step
                 with static_shapes(policy, self._as_obs(self._next_obs, _CPU)):
-                    logits, value = self._act(policy, obs, t)
+                    params, value = self._act(policy, obs, t)
             if t == 0:
-                _check_policy_output(logits, value, self.num_envs, self.envs.single_action_space)
-            dist = Categorical(logits=logits, validate_args=False)
+                check_policy_output(policy, self.action_spec, params, value, self.num_envs)
+            dist = self.action_spec.distribution(params)
             action = dist.sample()
             buffer.actions[t] = action
             buffer.logprobs[t] = dist.log_prob(action)
             buffer.values[t] = value
 
-            next_obs, reward, terminated, truncated, info = self.envs.step(action.cpu().numpy())
+            next_obs, reward, terminated, truncated, info = self.envs.step(
+                self.action_spec.to_env(action)
+            )
             buffer.rewards[t] = torch.as_tensor(reward, dtype=torch.float32).to(device)
             buffer.terminations[t] = torch.as_tensor(terminated, dtype=torch.float32).to(device)
             buffer.truncations[t] = torch.as_tensor(truncated, dtype=torch.float32).to(device)
@@ -481,7 +402,7 @@ class RolloutCollector:
         """Called once before the first step of a rollout."""
 
     def _act(self, policy: nn.Module, obs: Observation, t: int) -> tuple[Tensor, Tensor]:
-        """``(logits [N, A], value [N])`` for step ``t``'s observations."""
+        """``(params [N, P], value [N])`` for step ``t``'s observations."""
         return policy(obs)
 
     def _final_value(self, policy: nn.Module, obs: Observation, rows: Tensor) -> Tensor:

@@ -18,8 +18,9 @@ from graphrl.envs import (
     observation_to_rgb,
     solver_action,
 )
+from graphrl.envs import make_env as make_single_env
 from graphrl.envs.boxworld import PALETTE
-from graphrl.rl.rollout import env_spaces, make_single_env
+from graphrl.envs.vector import env_spaces
 
 SMALL, SMALL_PIXELS = "graphrl/BoxWorld-Small-v0", "graphrl/BoxWorld-Small-Pixels-v0"
 

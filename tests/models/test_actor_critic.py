@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from graphrl.models.actor_critic import symbol_counts_from_space
 
 from graphrl.envs import make_env
+from graphrl.envs.vector import env_spaces
 from graphrl.models import GraphActorCritic
-from graphrl.models.actor_critic import symbol_counts_from_space
 from graphrl.nn import ProcessorConfig
-from graphrl.rl.rollout import env_spaces
 
 BOXWORLD = "graphrl/BoxWorld-Small-v0"
 

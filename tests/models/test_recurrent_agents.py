@@ -4,9 +4,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from graphrl.models.mott import spatial_basis
 
 from graphrl.models import MottAttentionAgent, RecurrentActorCritic
-from graphrl.models.mott import spatial_basis
 
 SPACE = gym.spaces.Box(
     0, np.broadcast_to(np.array([5, 3], np.uint8), (5, 5, 2)).copy(), (5, 5, 2), np.uint8

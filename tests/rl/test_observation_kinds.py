@@ -17,11 +17,12 @@ import pytest
 import torch
 import toy_envs
 
+from graphrl.envs.vector import env_seeds, env_spaces, make_vector_env
+from graphrl.graphs.observations import GraphObs, ObsDict, as_observation
 from graphrl.models import GraphActorCritic
 from graphrl.nn import ProcessorConfig
 from graphrl.rl import PPO, evaluate_policy
-from graphrl.rl.observations import GraphObs, ObsDict, as_observation
-from graphrl.rl.rollout import RolloutCollector, env_seeds, env_spaces, make_vector_env
+from graphrl.rl.rollout import RolloutCollector
 
 SET, DICT, GRAPH = "toy_envs:EntityPick-v0", "toy_envs:EntityGoalPick-v0", "toy_envs:GraphPick-v0"
 GIVEN_RGCN = {"topology": ["given", "complete"], "processor": ProcessorConfig(layer="rgcn")}
@@ -121,7 +122,7 @@ def test_graph_storage_grows_to_the_rollout_max_and_restarts_each_rollout() -> N
         m = len(graph.edge_links)
         assert torch.equal(step.edge_links[b, :m].long(), torch.as_tensor(graph.edge_links))
         assert not step.edge_mask[b, m:].any()
-    from graphrl.rl.observations import allocate_observations
+    from graphrl.graphs.observations import allocate_observations
 
     storage = allocate_observations(envs[0].observation_space, (2, 3), "cpu")
     storage[0] = step[torch.tensor([0, 0, 2])]  # at most 4 nodes

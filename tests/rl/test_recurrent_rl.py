@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
+from graphrl.envs.vector import env_seeds, make_vector_env
 from graphrl.models import MottAttentionAgent, RecurrentActorCritic
 from graphrl.rl import A2C, PPO
 from graphrl.rl.recurrent import RecurrentRolloutCollector
-from graphrl.rl.rollout import env_seeds, make_vector_env
 
 CORRIDOR = "toy_envs:Corridor-v0"
 COUNTDOWN = "toy_envs:Countdown-v0"
@@ -44,7 +44,7 @@ def _collect(env_id: str, policy: nn.Module, num_envs: int, num_steps: int, **en
 
 
 def _space(env_id: str, **env_kwargs):
-    from graphrl.rl.rollout import env_spaces
+    from graphrl.envs.vector import env_spaces
 
     return env_spaces(env_id, env_kwargs)
 

@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from graphrl.envs.vector import env_spaces, make_vector_env
 from graphrl.models import GraphActorCritic
 from graphrl.nn import ProcessorConfig
 from graphrl.nn.attention import softmax_last
 from graphrl.rl import PPO
-from graphrl.rl.rollout import env_spaces, make_vector_env
 
 ENV = "graphrl/BoxWorld-Small-v0"
 
