@@ -107,11 +107,8 @@ class ActorCritic(nn.Module):
         self.obs_shape = tuple(observation_space.shape or ())
         self.backbone = backbone(observation_space)
         entity_channels = getattr(self.backbone, "entity_channels", None)
-        if action_head == "pointer" and entity_channels is None:
-            raise ValueError(
-                f"action_head=pointer needs a backbone that gives entities; "
-                f"{type(self.backbone).__name__} gives none: use RelationalBackbone"
-            )
+        if action_head == "pointer":
+            self._check_pointer(entity_channels)
         width = self.backbone.out_channels
         self.core: RecurrentCore | None = None
         self.core_input = core_input
@@ -131,6 +128,21 @@ class ActorCritic(nn.Module):
         self.critic = None if critic is None else critic(observation_space)
         value_width = trunk_width if self.critic is None else self.critic.out_channels
         self.vf = layer_init(nn.Linear(value_width, 1), gain=1.0)
+
+    def _check_pointer(self, entity_channels: int | None) -> None:
+        """A pointer names one of the entities: they must exist, one action per entity."""
+        if entity_channels is None:
+            raise ValueError(
+                f"action_head=pointer needs a backbone that gives entities; "
+                f"{type(self.backbone).__name__} gives none: use RelationalBackbone"
+            )
+        entities = getattr(self.backbone, "max_entities", None)
+        one_per_entity = entities is None or entities == self.spec.param_size
+        if self.spec.kind != "discrete" or not one_per_entity:
+            raise ValueError(
+                f"action_head=pointer needs Discrete(N) actions over the N={entities} entities, "
+                f"got {self.spec.space}: use action_head=pooled"
+            )
 
     def _build_core(
         self, core: CoreFactory, core_input: str | None, width: int, entity_channels: int | None

@@ -190,9 +190,9 @@ class ActionSpec:
         start = np.asarray(self.space.start)  # type: ignore[attr-defined]
         return array + start if start.any() else array
 
-    def check_params(self, params: Tensor, batch: int, width: int | None = None) -> None:
-        """Raise one line unless ``params`` is ``[batch, width or param_size]``."""
-        expected = (batch, self.param_size if width is None else width)
+    def check_params(self, params: Tensor, batch: int) -> None:
+        """Raise one line unless ``params`` is ``[batch, param_size]``."""
+        expected = (batch, self.param_size)
         if tuple(params.shape) != expected:
             raise ValueError(
                 f"policy must return action parameters {list(expected)} for {self.space}, got "

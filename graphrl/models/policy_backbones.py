@@ -219,6 +219,7 @@ class RelationalBackbone(GraphBackbone):
         )
         self.layout = layout
         self.out_channels = self.entity_channels = channels
+        self.max_entities = layout.max_entities  # entity slots of a set space (None: grids)
         self.grid_hw = tuple(observation_space.shape[:2]) if layout.kind == "grid" else None
 
     @property
@@ -390,3 +391,6 @@ class CNNBackbone(nn.Module):
         x = self.embedding(obs.long() + self.offsets)  # [B, H, W, C, E]
         x = x.flatten(3).permute(0, 3, 1, 2)  # [B, C * E, H, W]
         return BackboneOutput(None, self.net(x), None)
+
+    def extra_repr(self) -> str:
+        return f"symbol_counts={self.symbol_counts}"

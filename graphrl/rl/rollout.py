@@ -156,17 +156,10 @@ def solved_flags(info: dict[str, Any], num_envs: int) -> np.ndarray | None:
     return flags
 
 
-def check_policy_output(
-    policy: nn.Module, spec: ActionSpec, params: Tensor, value: Tensor, batch: int
-) -> None:
-    """Raise one line unless ``params`` and ``value`` have the shapes ``spec`` asks of a batch.
-
-    A policy that declares ``variable_action_width`` (a pointer head: one logit per entity)
-    may give any number of ``Discrete`` logits.
-    """
-    variable = bool(getattr(policy, "variable_action_width", False))
-    width = params.shape[-1] if variable and params.dim() == 2 else None
-    spec.check_params(params, batch, width)
+def check_policy_output(spec: ActionSpec, params: Tensor, value: Tensor, batch: int) -> None:
+    """Raise one line unless ``params`` and ``value`` have the shapes ``spec`` asks of a batch
+    (a pointer head gives one logit per entity: as many as the env's ``Discrete(n)``)."""
+    spec.check_params(params, batch)
     if tuple(value.shape) != (batch,):
         raise ValueError(
             f"policy must return value [{batch}], got {list(value.shape)} (squeeze the value "
@@ -361,7 +354,7 @@ class RolloutCollector:
                 with static_shapes(policy, self._as_obs(self._next_obs, _CPU)):
                     params, value = self._act(policy, obs, t)
             if t == 0:
-                check_policy_output(policy, self.action_spec, params, value, self.num_envs)
+                check_policy_output(self.action_spec, params, value, self.num_envs)
             dist = self.action_spec.distribution(params)
             action = dist.sample()
             buffer.actions[t] = action

@@ -240,7 +240,7 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "evaluate-actions-mismatch",
         "evaluate --ckpt {RL_CKPT} --env_id MiniGrid-Empty-5x5-v0",
-        ("has 7 actions", "--env_id"),
+        ("acts in Discrete(4), not in Discrete(7)", "--env_id"),
     ),
     (
         "evaluate-supervised-ckpt",

@@ -44,7 +44,7 @@ def test_module_form_imports_the_users_module_and_goes_through_rollout() -> None
     sys.modules.pop("user_env", None)
     env = make_single_env("user_env:UserCoin-v0", seed=0, max_steps=2)
     assert type(env.unwrapped).__name__ == "UserCoin" and env.unwrapped.max_steps == 2
-    assert env_spaces("user_env:UserCoin-v0")[1] == 3
+    assert env_spaces("user_env:UserCoin-v0")[1] == gym.spaces.Discrete(3)
     assert isinstance(make_env("CartPole-v1", seed=0).action_space, gym.spaces.Discrete)
 
 

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from graphrl.models.actor_critic import symbol_counts_from_space
 
 from graphrl.envs import make_env
 from graphrl.envs.vector import env_spaces
 from graphrl.models import GraphActorCritic
+from graphrl.models.policy_backbones import symbol_counts_from_space
 from graphrl.nn import ProcessorConfig
 
 BOXWORLD = "graphrl/BoxWorld-Small-v0"
@@ -43,7 +43,7 @@ def test_policy_outputs_and_batch_independence(encoder, encoder_kwargs, topology
     ).eval()
     obs = _obs(BOXWORLD, 6)
     logits, value = policy(obs)
-    assert logits.shape == (6, num_actions) and value.shape == (6,)
+    assert logits.shape == (6, num_actions.n) and value.shape == (6,)
     assert torch.isfinite(logits).all() and torch.isfinite(value).all()
     # compaction pads each batch to its largest object count: results must not depend on it
     alone_logits, alone_value = policy(obs[2:3])
@@ -57,7 +57,7 @@ def test_symbol_counts_come_from_the_space_and_minigrid_works():
     assert len(counts) == space.shape[-1] and all(c > 1 for c in counts)
     policy = GraphActorCritic(space, num_actions, channels=32)
     logits, _ = policy(_obs("MiniGrid-DoorKey-5x5-v0", 3))
-    assert logits.shape == (3, num_actions)
+    assert logits.shape == (3, num_actions.n)
 
 
 def test_attention_maps_rows_are_distributions_over_real_objects():

@@ -4,9 +4,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from graphrl.models.mott import spatial_basis
 
 from graphrl.models import MottAttentionAgent, RecurrentActorCritic
+from graphrl.nn.mott import spatial_basis
 
 SPACE = gym.spaces.Box(
     0, np.broadcast_to(np.array([5, 3], np.uint8), (5, 5, 2)).copy(), (5, 5, 2), np.uint8
@@ -33,7 +33,7 @@ def test_mott_queries_take_one_softmax_over_the_real_entities_per_query() -> Non
     weights = attention.weights
     assert attention.titles == ("query 1", "query 2", "query 3")
     assert logits.shape == (4, 4) and value.shape == (4,) and state[0].shape == (4, 16)
-    _, _, mask = agent.entities(obs)
+    mask = agent.backbone(obs).mask
     assert weights.shape == (4, 3, mask.shape[1])
     torch.testing.assert_close(weights.sum(-1), torch.ones(4, 3))
     assert (weights.masked_select(~mask.unsqueeze(1)) == 0).all()
@@ -62,17 +62,28 @@ def test_mott_pooled_input_gives_the_lstm_the_max_pooled_entities() -> None:
     pooled = MottAttentionAgent(
         SPACE, 4, channels=16, num_queries=2, hidden_size=16, pooled_input=True
     )
-    assert pooled.lstm.lstm.input_size == plain.lstm.lstm.input_size + 16
-    keys, values, mask, frame = pooled._frame(_obs(2))
-    state = pooled.initial_state(2)
-    out, _, weights = pooled._step(keys, values, mask, frame.pooled, state)
-    other, _, same_weights = pooled._step(keys, values, mask, frame.pooled + 1.0, state)
-    torch.testing.assert_close(same_weights, weights)
-    assert not torch.allclose(out, other)
-    # Without the knob the pooled vector is not read at all.
-    keys, values, mask, frame = plain._frame(_obs(2))
-    out, _, _ = plain._step(keys, values, mask, frame.pooled, state)
-    torch.testing.assert_close(plain._step(keys, values, mask, frame.pooled + 1.0, state)[0], out)
+    answers_and_queries = 2 * (32 + 32)
+    assert plain.core.lstm.lstm.input_size == answers_and_queries
+    assert pooled.core.lstm.lstm.input_size == answers_and_queries + 16
+    for agent in (plain, pooled):
+        frame = agent.backbone(_obs(2))
+        seen = {}
+        step = agent.core.lstm.step
+
+        def spy(x, state, step=step, seen=seen):
+            seen["x"] = x
+            return step(x, state)
+
+        agent.core.lstm.step = spy
+        agent.core.step(frame.nodes, agent.initial_state(2), frame.mask, pos=frame.positions)
+        # what the LSTM reads past the answers and queries: the masked max over the entities
+        tail = seen["x"][:, answers_and_queries:]
+        if agent is plain:
+            assert tail.shape[1] == 0
+        else:
+            real = frame.nodes.masked_fill(~frame.mask.unsqueeze(-1), float("-inf"))
+            torch.testing.assert_close(tail, real.amax(1))
+            torch.testing.assert_close(tail, frame.pooled)  # = the backbone's max readout
 
 
 @pytest.mark.parametrize(
@@ -121,7 +132,7 @@ def test_spatial_basis_is_a_2d_cosine_basis() -> None:
 
 
 def test_entity_sets_need_a_core_that_takes_sets() -> None:
-    with pytest.raises(ValueError, match="core 'lstm' reads one vector per step"):
+    with pytest.raises(ValueError, match="core LSTMCore reads one vector per step"):
         RecurrentActorCritic(SPACE, 4, core="lstm", core_input="entities")
-    with pytest.raises(ValueError, match="unknown core_input 'frames'"):
+    with pytest.raises(ValueError, match="core_input must be 'pooled' or 'entities', got 'frames'"):
         RecurrentActorCritic(SPACE, 4, core_input="frames")

@@ -100,7 +100,7 @@ def test_rmc_step_equals_the_paper_update_written_with_multihead_attention() -> 
 def test_build_core_by_name_and_bad_names_fail() -> None:
     assert isinstance(build_core("lstm", 4, hidden_size=8), LSTMCore)
     assert isinstance(build_core("rmc", 4, mem_slots=2), RelationalMemoryCore)
-    with pytest.raises(ValueError, match="unknown core 'gru'; choose one of: lstm, rmc"):
+    with pytest.raises(ValueError, match="unknown core 'gru'; choose one of: lstm, mott, rmc"):
         build_core("gru", 4)
     with pytest.raises(ValueError, match="mask must be"):
         _cores()[1].step(torch.randn(2, 3, 5), _cores()[1].initial_state(2), torch.ones(2, 2))

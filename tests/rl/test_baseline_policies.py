@@ -44,16 +44,20 @@ def test_mlp_policy_has_the_shape_of_sb3_mlp_policy() -> None:
 def test_mlp_policy_scales_integer_observations_by_the_space_bound() -> None:
     policy = MLPPolicy(GRID, 2)
     obs = torch.tensor(np.broadcast_to(GRID.high, GRID.shape).copy()).unsqueeze(0)
-    x = obs.reshape(1, -1).float() * policy.obs_scale
-    torch.testing.assert_close(x, torch.ones_like(x))
+    ones = torch.ones(1, int(np.prod(GRID.shape)))
+    # An observation at the space's upper bound reaches the MLP as all ones.
+    torch.testing.assert_close(policy.backbone(obs).pooled, policy.backbone.mlp(ones))
+    torch.testing.assert_close(policy.critic(obs).pooled, policy.critic.mlp(ones))
     float_space = gym.spaces.Box(-5.0, 5.0, (3,), np.float32)
-    torch.testing.assert_close(MLPPolicy(float_space, 2).obs_scale, torch.ones(3))
+    flat = MLPPolicy(float_space, 2).backbone
+    x = torch.tensor([[-5.0, 0.5, 5.0]])
+    torch.testing.assert_close(flat(x).pooled, flat.mlp(x))  # floats pass unscaled
 
 
 def test_cnn_policy_embeds_each_channel_separately() -> None:
     policy = CNNPolicy(GRID, 4)
-    assert policy.symbol_counts == (10, 8)
-    assert policy.embedding.num_embeddings == 18
+    assert policy.backbone.symbol_counts == (10, 8)
+    assert policy.backbone.embedding.num_embeddings == 18
     # The same symbol in different channels maps to different embeddings.
     a = torch.zeros(1, 5, 6, 2, dtype=torch.uint8)
     b = a.clone()
@@ -65,8 +69,9 @@ def test_cnn_policy_embeds_each_channel_separately() -> None:
 
 def test_cnn_policy_accepts_explicit_symbol_counts() -> None:
     loose = gym.spaces.Box(0, 255, (5, 6, 2), np.uint8)
-    assert CNNPolicy(loose, 4).embedding.num_embeddings == 512
-    assert CNNPolicy(loose, 4, symbol_counts=[10, 8]).embedding.num_embeddings == 18
+    assert CNNPolicy(loose, 4).backbone.embedding.num_embeddings == 512
+    counted = CNNPolicy(loose, 4, symbol_counts=[10, 8])
+    assert counted.backbone.embedding.num_embeddings == 18
     with pytest.raises(ValueError, match="symbol_counts has 3 entries but the grid has 2"):
         CNNPolicy(loose, 4, symbol_counts=[1, 2, 3])
 
@@ -76,5 +81,5 @@ def test_policies_reject_bad_spaces() -> None:
         MLPPolicy(gym.spaces.Discrete(3), 2)
     with pytest.raises(ValueError, match="integer \\(H, W, C\\) grid"):
         CNNPolicy(gym.spaces.Box(0.0, 1.0, (4,), np.float32), 2)
-    with pytest.raises(ValueError, match="num_actions >= 1"):
+    with pytest.raises(ValueError, match="have to be positive"):
         MLPPolicy(GRID, 0)

@@ -212,7 +212,7 @@ def test_globals_as_node_or_readout_change_the_graph_and_reach_the_policy() -> N
         policy = GraphActorCritic(
             space, num_actions, channels=16, globals_as=mode, action_head="pointer"
         )
-        graph = policy.backbone(policy.layout(obs)).graph
+        graph = policy.backbone(obs).graph
         assert graph.nodes_per_graph == slots and (graph.context is not None) == (mode == "readout")
         logits, _ = policy(obs)
         assert logits.shape == (1, 5)
@@ -260,11 +260,12 @@ def test_entities_key_picks_the_entity_set_of_a_dict_and_the_rest_are_globals() 
         }
     )
     with pytest.raises(
-        ValueError, match=r"2 entity sets .* name one with the policy's entities_key"
+        ValueError, match=r"2 entity sets .* name one with the backbone's entities_key"
     ):
         GraphActorCritic(space, 4)
     policy = GraphActorCritic(space, 4, channels=16, entities_key="cars", action_head="pointer")
-    assert policy.layout.global_keys == ["lanes"] and policy.layout.global_channels == 10
+    layout = policy.backbone.layout
+    assert layout.global_keys == ["lanes"] and layout.global_channels == 10
     obs = ObsDict({"cars": torch.randn(3, 4, 3), "lanes": torch.randn(3, 2, 5)})
     logits, value = policy(obs)
     assert logits.shape == (3, 4) and value.shape == (3,)

@@ -42,15 +42,15 @@ def test_yaml_policy_factory_is_called_with_the_env_spaces(tmp_path: Path) -> No
     parsed = cli(PPO, ["--config", str(config), f"--trainer.default_root_dir={tmp_path}"])
     model = parsed.model
     assert isinstance(model, PPO) and isinstance(model.policy, CNNPolicy)
-    assert model.policy.pi.in_features == 32
-    assert model.policy.obs_shape == (1, 1, 2) and model.policy.num_actions == 3
+    assert model.policy.pi.linear.in_features == 32
+    assert model.policy.obs_shape == (1, 1, 2) and model.policy.spec.param_size == 3
     assert model.hparams.num_minibatches == 2
 
     parsed.trainer.fit(model)
     assert model.iteration == 2
     checkpoint = parsed.trainer.checkpoint_callback.best_model_path
     loaded = PPO.load_from_checkpoint(checkpoint, weights_only=True)
-    assert isinstance(loaded.policy, CNNPolicy) and loaded.policy.pi.in_features == 32
+    assert isinstance(loaded.policy, CNNPolicy) and loaded.policy.pi.linear.in_features == 32
     assert loaded.iteration == 2
 
 
@@ -65,7 +65,7 @@ def test_command_line_policy_and_defaults() -> None:
         ],
     )
     assert isinstance(parsed.model.policy, MLPPolicy)
-    assert parsed.model.policy.pi[0].out_features == 16
+    assert parsed.model.policy.backbone.mlp[0].out_features == 16
     assert parsed.model.hparams.optimizer == "rmsprop" and parsed.model.hparams.num_steps == 5
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 
+import gymnasium as gym
 import lightning as L
 import pytest
 import torch
@@ -140,7 +141,7 @@ def test_checkpoint_round_trip(make_trainer, tmp_path) -> None:
     trainer = make_trainer(enable_checkpointing=True, callbacks=[checkpoint])
     trainer.fit(model)
     loaded = PPO.load_from_checkpoint(checkpoint.best_model_path, weights_only=True)
-    assert isinstance(loaded.policy, CNNPolicy) and loaded.policy.pi.in_features == 16
+    assert isinstance(loaded.policy, CNNPolicy) and loaded.policy.pi.linear.in_features == 16
     assert loaded.iteration == 3 and loaded.env_steps == 48
     assert all(torch.equal(a, b) for a, b in zip(params(model), params(loaded)))
 
@@ -175,13 +176,13 @@ def test_bad_configuration_fails_with_a_clear_message(make_trainer) -> None:
 def test_policy_factory_receives_the_env_spaces(make_trainer, tmp_path) -> None:
     seen = {}
 
-    def factory(space, num_actions):
-        seen.update(shape=space.shape, num_actions=num_actions)
-        return MLPPolicy(space, num_actions, hidden=8)
+    def factory(space, action_space):
+        seen.update(shape=space.shape, actions=action_space)
+        return MLPPolicy(space, action_space, hidden=8)
 
     model = small_ppo(policy=factory)
-    assert seen == {"shape": (1, 1, 2), "num_actions": 3}
-    assert model.policy.pi[0].out_features == 8
+    assert seen == {"shape": (1, 1, 2), "actions": gym.spaces.Discrete(3)}
+    assert model.policy.backbone.mlp[0].out_features == 8
     # A plain function is not stored in the checkpoint; it is given again to load it.
     assert model.hparams.policy.startswith("not stored")
     trainer = make_trainer(max_steps=1, enable_checkpointing=True, default_root_dir=tmp_path)
@@ -195,7 +196,7 @@ def test_policy_factory_receives_the_env_spaces(make_trainer, tmp_path) -> None:
 
 def test_policy_config_describes_classes_and_partials() -> None:
     assert policy_config(MLPPolicy) == {
-        "class_path": "graphrl.rl.policies.MLPPolicy",
+        "class_path": "graphrl.models.legacy.MLPPolicy",
         "init_args": {},
     }
     partial = functools.partial(CNNPolicy, hidden=16)

@@ -62,12 +62,12 @@ def test_replay_of_a_rollout_reproduces_its_logprobs_and_resets_at_episode_start
     expected[[2, 5]] = True
     assert torch.equal(buffer.starts.cpu(), expected)
     data = buffer.transitions(torch.zeros(7, 3), torch.zeros(7, 3))
-    logprob, _, value = data.evaluate(policy)
+    logprob, _, value = data.evaluate(policy, collector.action_spec)
     torch.testing.assert_close(logprob, buffer.logprobs, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(value, buffer.values, rtol=1e-5, atol=1e-5)
     # each env alone replays to the same numbers: no state of env i reaches env j
     for env in range(3):
-        alone, _, _ = data[torch.tensor([env])].evaluate(policy)
+        alone, _, _ = data[torch.tensor([env])].evaluate(policy, collector.action_spec)
         torch.testing.assert_close(alone[:, 0], buffer.logprobs[:, env], rtol=1e-5, atol=1e-5)
     collector.close()
 

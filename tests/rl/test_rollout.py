@@ -8,14 +8,12 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from graphrl.envs.vector import env_seeds, env_spaces, make_vector_env
 from graphrl.rl.functional import compute_gae
 from graphrl.rl.policies import CNNPolicy, MLPPolicy
 from graphrl.rl.rollout import (
     EpisodeTracker,
     RolloutCollector,
-    env_seeds,
-    env_spaces,
-    make_vector_env,
 )
 
 COUNTDOWN = "toy_envs:Countdown-v0"
@@ -163,9 +161,15 @@ def test_collector_checks_the_policy_output_shapes() -> None:
         def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
             return torch.zeros(obs.shape[0], 3), torch.zeros(obs.shape[0], 1)
 
+    class TwoLogits(nn.Module):
+        def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+            return torch.zeros(obs.shape[0], 2), torch.zeros(obs.shape[0])
+
     collector = collector_for(COUNTDOWN, num_envs=2, num_steps=2)
-    with pytest.raises(ValueError, match=r"value \[2\], got \[2, 3\] and \[2, 1\]"):
+    with pytest.raises(ValueError, match=r"value \[2\], got \[2, 1\] \(squeeze"):
         collector.collect(ColumnValue())
+    with pytest.raises(ValueError, match=r"parameters \[2, 3\] for Discrete\(3\), got \[2, 2\]"):
+        collector.collect(TwoLogits())
     collector.close()
 
 
