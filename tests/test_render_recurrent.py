@@ -257,7 +257,8 @@ def test_graphrl_render_draws_a_trained_mott_checkpoint(tmp_path, capsys) -> Non
         ["fit", "--config", "configs/minigrid/ppo_mott_memory.yaml",
          "--model.init_args.num_envs=2", "--model.init_args.num_steps=4",
          "--model.init_args.num_minibatches=2",
-         "--model.init_args.total_timesteps=8", "--model.init_args.policy.init_args.backbone.init_args.channels=8",
+         "--model.init_args.total_timesteps=8",
+         "--model.init_args.policy.init_args.backbone.init_args.channels=8",
          "--model.init_args.policy.init_args.core.init_args.hidden_size=16",
          "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
          f"--trainer.default_root_dir={tmp_path}"]
