@@ -16,6 +16,7 @@ It declares what it gives, and :class:`~graphrl.models.agent.ActorCritic` reads 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -152,7 +153,8 @@ class RelationalBackbone(GraphBackbone):
         channels: Entity width ``D``.
         encoder: ``grid`` (one entity per cell), ``objects`` (non-background cells), ``pixels``
             (a CNN over RGB frames, Zambaldi's input module) for grids; ``vectors`` for sets.
-            Default: ``grid`` for grids, ``vectors`` for sets.
+            Default: ``grid`` for grids, ``vectors`` for sets. An encoder of the other kind
+            is replaced by that kind's default (with a warning), so one config serves both.
         encoder_kwargs: The encoder's own arguments (``symbol_counts`` / ``in_channels`` /
             ``global_channels`` are read from the space unless given; ``presence`` picks which
             entities of a set exist, e.g. highway-env's presence column ``0``).
@@ -187,14 +189,7 @@ class RelationalBackbone(GraphBackbone):
     ) -> None:
         check_positive(channels=channels)
         layout = ObservationLayout(observation_space, entities_key)
-        encoder = encoder or ("grid" if layout.kind == "grid" else "vectors")
-        takes = getattr(ENCODERS.get(encoder), "takes", None)
-        if takes is not None and takes != layout.kind:
-            raise ValueError(
-                f"encoder {encoder!r} reads {takes} observations but {observation_space} is a "
-                f"{layout.kind}: set encoder to one that takes it (grid, objects, pixels for "
-                "grids; vectors for entity sets)"
-            )
+        encoder, encoder_kwargs = _encoder_for(layout, encoder, encoder_kwargs)
         kwargs = dict(encoder_kwargs or {})
         if encoder == "pixels":
             kwargs.setdefault("in_channels", observation_space.shape[-1])
@@ -255,6 +250,33 @@ class RelationalBackbone(GraphBackbone):
         if fixed is None or not getattr(self.encoder, "compact", False):
             return nullcontext()
         return fixed(obs)
+
+
+DEFAULT_ENCODERS = {"grid": "grid", "set": "vectors"}
+
+
+def _encoder_for(
+    layout: ObservationLayout, encoder: str | None, encoder_kwargs: dict[str, Any] | None
+) -> tuple[str, dict[str, Any] | None]:
+    """The encoder (and its arguments) for the layout's observation kind.
+
+    An encoder that declares it reads the *other* kind (``objects`` given an entity set) is
+    replaced by that kind's default, without its arguments, and a warning says so: one config
+    serves grid envs and entity-set envs (swap the env id, keep the agent).
+    """
+    if encoder is None:
+        return DEFAULT_ENCODERS[layout.kind], encoder_kwargs
+    takes = getattr(ENCODERS.get(encoder), "takes", None)
+    if takes is None or takes == layout.kind:
+        return encoder, encoder_kwargs
+    default = DEFAULT_ENCODERS[layout.kind]
+    warnings.warn(
+        f"encoder {encoder!r} reads {takes} observations but {layout.space} is a "
+        f"{layout.kind}: using the {default!r} encoder without encoder_kwargs (set encoder "
+        "to silence this)",
+        stacklevel=3,
+    )
+    return default, None
 
 
 def _given_relations(

@@ -222,11 +222,25 @@ def test_globals_as_node_or_readout_change_the_graph_and_reach_the_policy() -> N
 def test_a_space_no_encoder_accepts_fails_with_one_line() -> None:
     with pytest.raises(ValueError, match=r"cannot read observation space Discrete\(3\); accepted"):
         GraphActorCritic(gym.spaces.Discrete(3), 2)
-    grid = gym.spaces.Box(0, 3, (4, 4, 2), np.uint8)
-    with pytest.raises(ValueError, match="encoder 'vectors' reads set observations"):
-        GraphActorCritic(grid, 2, encoder="vectors")
     with pytest.raises(ValueError, match="action_head=pointer needs Discrete"):
         GraphActorCritic(gym.spaces.Box(0, 1, (5, 3)), 4, action_head="pointer")
+
+
+def test_an_encoder_of_the_other_observation_kind_gives_way_to_that_kinds_default() -> None:
+    """One config serves grid and entity-set envs: ``objects`` (a grid encoder) on a set
+    becomes ``vectors`` without the grid's encoder arguments, and says so."""
+    grid = gym.spaces.Box(0, 3, (4, 4, 2), np.uint8)
+    entities = gym.spaces.Box(-1.0, 1.0, (5, 3), np.float32)
+    with pytest.warns(UserWarning, match="encoder 'vectors' reads set observations"):
+        on_grid = GraphActorCritic(grid, 2, encoder="vectors")
+    assert type(on_grid.backbone.encoder).__name__ == "GridEncoder"
+    with pytest.warns(UserWarning, match="using the 'vectors' encoder without encoder_kwargs"):
+        on_set = GraphActorCritic(
+            entities, 2, encoder="objects", encoder_kwargs={"background": [0, 1]}
+        )
+    assert type(on_set.backbone.encoder).__name__ == "VectorEncoder"
+    logits, _ = on_set(torch.randn(3, 5, 3))
+    assert logits.shape == (3, 2)
 
 
 def test_the_cli_reports_an_unaccepted_space_in_one_line(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Use them by id with the module prefix (``"toy_envs:Corridor-v0"``): ``gymnasium.make`` imports
 this module first, which also works in spawned DDP / async-vector-env worker processes.
-Observations follow the project's convention: uint8 ``(H, W, C)`` grids of integer symbols.
+Most observations are uint8 ``(H, W, C)`` grids of integer symbols; ``SetCueRecall``,
+``ReachTarget`` and ``AllKinds`` give entity sets, dicts, graphs and non-discrete actions.
 """
 
 from __future__ import annotations
@@ -268,9 +269,143 @@ class CueRecall(gym.Env):
         return self._obs(), float(solved), True, False, {"solved": solved}
 
 
+
+class SetCueRecall(gym.Env):
+    """:class:`CueRecall` as an entity set ``Box(2, 5)``: remember a cue seen on step 0 only.
+
+    Row 0 is the cue entity ``[1, cue == 1, cue == 2, 0, 0]`` on the first step (all zero
+    after); row 1 is the question entity ``[1, 0, 0, 1, 0]`` on step ``delay`` (zero before).
+    On the question step action ``cue - 1`` earns 1 (solved); a policy without memory solves
+    half the episodes at most.
+    """
+
+    def __init__(self, delay: int = 3) -> None:
+        self.delay = delay
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (2, 5), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def _obs(self) -> np.ndarray:
+        rows = np.zeros((2, 5), np.float32)
+        if self.steps == 0:
+            rows[0, [0, self.cue]] = 1.0
+        if self.steps == self.delay:
+            rows[1, [0, 3]] = 1.0
+        return rows
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.cue = int(self.np_random.integers(1, 3))
+        self.steps = 0
+        return self._obs(), {}
+
+    def step(self, action: int):
+        if self.steps < self.delay:
+            self.steps += 1
+            return self._obs(), 0.0, False, False, {}
+        solved = int(action) == self.cue - 1
+        return self._obs(), float(solved), True, False, {"solved": solved}
+
+
+class ReachTarget(gym.Env):
+    """A continuous action: name the target's position. One step per episode.
+
+    Observation ``Box(1, 3)``: one entity ``[1, x, y]``, the target at ``(x, y)`` drawn
+    uniformly from ``[-0.8, 0.8]^2``. Action ``Box(-1, 1, (2,))``; reward ``-||a - (x, y)||``
+    (0 is best; a random action scores about -1.1); solved when within ``tolerance``.
+    """
+
+    def __init__(self, tolerance: float = 0.25) -> None:
+        self.tolerance = tolerance
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (1, 3), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def _draw(self) -> np.ndarray:
+        self.target = self.np_random.uniform(-0.8, 0.8, 2).astype(np.float32)
+        return np.concatenate([[1.0], self.target]).astype(np.float32)[None]
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        return self._draw(), {}
+
+    def step(self, action: np.ndarray):
+        if not self.action_space.contains(np.asarray(action, np.float32)):
+            raise ValueError(f"action {action} outside {self.action_space}")
+        distance = float(np.linalg.norm(np.asarray(action) - self.target))
+        return self._draw(), -distance, True, False, {"solved": distance < self.tolerance}
+
+
+class AllKinds(gym.Env):
+    """Every observation kind x every action kind, for the agent's wiring tests.
+
+    ``obs_kind``: ``grid`` (uint8 ``(3, 4, 1)`` symbols in ``[0, 3)``, ``symbol_counts``),
+    ``pixels`` (uint8 RGB ``(8, 8, 3)``), ``set`` (``Box(4, 3)``), ``dict`` (an entity set plus
+    a ``goal`` vector) or ``graph`` (3 to 5 nodes, typed edges). ``action_kind``: ``discrete``
+    (``Discrete(4)``), ``multi_discrete`` (``MultiDiscrete([2, 3])``) or ``box``
+    (``Box(-1, 1, (2,))``). Episodes last ``length`` steps; the reward is 1 for an action whose
+    first component is 0 (any kind), so every kind has something to learn.
+    """
+
+    def __init__(self, obs_kind: str = "set", action_kind: str = "discrete", length: int = 3):
+        self.obs_kind, self.action_kind, self.length = obs_kind, action_kind, length
+        entities = gym.spaces.Box(-1.0, 1.0, (4, 3), np.float32)
+        self.observation_space = {
+            "grid": gym.spaces.Box(0, 2, (3, 4, 1), np.uint8),
+            "pixels": gym.spaces.Box(0, 255, (8, 8, 3), np.uint8),
+            "set": entities,
+            "dict": gym.spaces.Dict(
+                {"entities": entities, "goal": gym.spaces.Box(-1.0, 1.0, (2,), np.float32)}
+            ),
+            "graph": gym.spaces.Graph(
+                node_space=gym.spaces.Box(-1.0, 1.0, (3,), np.float32),
+                edge_space=gym.spaces.Discrete(2),
+            ),
+        }[obs_kind]
+        self.action_space = {
+            "discrete": gym.spaces.Discrete(4),
+            "multi_discrete": gym.spaces.MultiDiscrete([2, 3]),
+            "box": gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
+        }[action_kind]
+        if obs_kind == "grid":
+            self.symbol_counts = (3,)
+
+    def _obs(self) -> Any:
+        rng = self.np_random
+        if self.obs_kind == "grid":
+            return rng.integers(0, 3, (3, 4, 1)).astype(np.uint8)
+        if self.obs_kind == "pixels":
+            return rng.integers(0, 256, (8, 8, 3)).astype(np.uint8)
+        entities = rng.uniform(-1, 1, (4, 3)).astype(np.float32)
+        if self.obs_kind == "set":
+            return entities
+        if self.obs_kind == "dict":
+            return {"entities": entities, "goal": rng.uniform(-1, 1, 2).astype(np.float32)}
+        n = int(rng.integers(3, 6))
+        links = np.stack([np.arange(n - 1), np.arange(1, n)], 1).astype(np.int64)
+        types = rng.integers(0, 2, n - 1).astype(np.int64)
+        nodes = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
+        return gym.spaces.GraphInstance(nodes, types, links)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.steps = 0
+        return self._obs(), {}
+
+    def step(self, action: Any):
+        if not self.action_space.contains(np.asarray(action, self.action_space.dtype)):
+            raise ValueError(f"action {action} outside {self.action_space}")
+        first = float(np.asarray(action).reshape(-1)[0])
+        reward = float(abs(first) < 0.25)
+        self.steps += 1
+        done = self.steps >= self.length
+        return self._obs(), reward, done, False, {}
+
+
 gym.register("Corridor-v0", entry_point=Corridor)
 gym.register("Countdown-v0", entry_point=Countdown)
 gym.register("EntityPick-v0", entry_point=EntityPick)
 gym.register("EntityGoalPick-v0", entry_point=EntityGoalPick)
 gym.register("GraphPick-v0", entry_point=GraphPick)
 gym.register("CueRecall-v0", entry_point=CueRecall)
+gym.register("SetCueRecall-v0", entry_point=SetCueRecall)
+gym.register("ReachTarget-v0", entry_point=ReachTarget)
+gym.register("AllKinds-v0", entry_point=AllKinds)
