@@ -195,7 +195,11 @@ class MiniPacman(gym.Env[np.ndarray, int]):
 
     A level is cleared when the mode's objective is all eaten (food, ghosts or pills, see
     Rewards), and in ``avoid`` mode also after 128 steps; the next level is laid out at once
-    (new food, pills, positions, and the ghosts of the next level). All randomness comes from
+    (new food, pills, positions, and the ghosts of the next level). Where the released code
+    leaves room, this env settles it so: the pills lie on distinct cells; when the last of the
+    objective is eaten, no ghost moves in that step; every edible ghost on Pac-Man's cell is
+    eaten (the released code stops at the first); the step limit truncates the episode rather
+    than ending it. All randomness comes from
     ``self.np_random``, so ``reset(seed=s)`` is reproducible; ``reset(options={"state":
     state})`` starts from a given :class:`PacmanState` instead.
 
