@@ -10,7 +10,11 @@ import pytest
 from graphrl.cli import cli_main
 from graphrl.commands import evaluate_command, render_command
 
-RL_CONFIGS = sorted(glob.glob("configs/boxworld/*.yaml") + glob.glob("configs/minigrid/*.yaml"))
+RL_CONFIGS = sorted(
+    glob.glob("configs/boxworld/*.yaml")
+    + glob.glob("configs/minigrid/*.yaml")
+    + glob.glob("configs/minipacman/*.yaml")
+)
 
 
 def _fit(config: str, root: str) -> str:
@@ -41,7 +45,7 @@ def test_there_are_rl_configs():
     assert {"ppo_attention.yaml", "ppo_baseline.yaml", "a2c_attention.yaml"} <= names
 
 
-@pytest.mark.parametrize("config", RL_CONFIGS, ids=os.path.basename)
+@pytest.mark.parametrize("config", RL_CONFIGS, ids=lambda p: os.path.relpath(p, "configs"))
 def test_config_trains_two_iterations(config, tmp_path):
     log_dir = _fit(config, str(tmp_path))
     with open(os.path.join(log_dir, "metrics.json")) as f:

@@ -1,10 +1,12 @@
-"""Environments: making any env by id, Box-World, MiniGrid adapters, and how envs are drawn.
+"""Environments: making any env by id, Box-World, Mini Pac-Man, MiniGrid adapters, and how envs
+are drawn.
 
 This package is the one place that knows envs. Importing it registers every Box-World preset
-(symbolic ``graphrl/BoxWorld-*-v0`` and RGB ``graphrl/BoxWorld-*-Pixels-v0``) with gymnasium,
-idempotently. :func:`make_env` builds every id the project takes (``fit``, ``evaluate``,
-``render``): graphrl's own, ``MiniGrid-*`` (symbolic ``[H, W, 4]`` observations), any
-registered gymnasium id, and gymnasium's ``module:EnvId`` form for envs in a user's module.
+(symbolic ``graphrl/BoxWorld-*-v0`` and RGB ``graphrl/BoxWorld-*-Pixels-v0``) and every Mini
+Pac-Man preset (``graphrl/MiniPacman-*``) with gymnasium, idempotently. :func:`make_env` builds
+every id the project takes (``fit``, ``evaluate``, ``render``): graphrl's own, ``MiniGrid-*``
+(symbolic ``[H, W, 4]`` observations), any registered gymnasium id, and gymnasium's
+``module:EnvId`` form for envs in a user's module.
 :class:`ObservationDrawer` draws any env's observations with the env's own drawing methods.
 """
 
@@ -31,27 +33,38 @@ from graphrl.envs.minigrid import (
     MiniGridSymbolicObs,
     make_minigrid,
 )
+from graphrl.envs.minipacman import MINIPACMAN_PRESETS, MiniPacman, PacmanState
 from graphrl.envs.solver import SolverResult, UnsolvableError, run_solver, solver_action
 
 BOXWORLD_IDS: tuple[str, ...] = tuple(BOXWORLD_PRESETS)
 BOXWORLD_PIXEL_IDS: tuple[str, ...] = tuple(PIXEL_PRESETS)
+MINIPACMAN_IDS: tuple[str, ...] = tuple(MINIPACMAN_PRESETS)
+_ENTRY_POINTS = {
+    **{env_id: "graphrl.envs.boxworld:BoxWorld" for env_id in BOXWORLD_PRESETS},
+    **{env_id: "graphrl.envs.boxworld:BoxWorld" for env_id in PIXEL_PRESETS},
+    **{env_id: "graphrl.envs.boxworld:BoxWorld" for env_id in BOXWORLD_VIEWPORT_PRESETS},
+    **{env_id: "graphrl.envs.minipacman:MiniPacman" for env_id in MINIPACMAN_PRESETS},
+}
 
 
 def register_envs() -> None:
-    """Register every Box-World preset with gymnasium; ids already registered are skipped.
+    """Register every Box-World and Mini Pac-Man preset with gymnasium; ids already registered
+    are skipped.
 
-    ``order_enforce`` is off because :class:`BoxWorld` refuses ``step`` before ``reset`` itself,
-    so ``gymnasium.make(id, disable_env_checker=True)`` returns the bare env.
+    ``order_enforce`` is off because :class:`BoxWorld` and :class:`MiniPacman` refuse ``step``
+    before ``reset`` themselves, so ``gymnasium.make(id, disable_env_checker=True)`` returns the
+    bare env.
     """
     for env_id, kwargs in {
         **BOXWORLD_PRESETS,
         **PIXEL_PRESETS,
         **BOXWORLD_VIEWPORT_PRESETS,
+        **MINIPACMAN_PRESETS,
     }.items():
         if env_id not in gym.registry:
             gym.register(
                 id=env_id,
-                entry_point="graphrl.envs.boxworld:BoxWorld",
+                entry_point=_ENTRY_POINTS[env_id],
                 kwargs=kwargs,
                 order_enforce=False,
             )
@@ -60,7 +73,8 @@ def register_envs() -> None:
 def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
     """Make any env the project takes, by id, seeded the same way whatever its origin.
 
-    - ``graphrl/BoxWorld-*`` ids return the bare :class:`BoxWorld`;
+    - ``graphrl/BoxWorld-*`` and ``graphrl/MiniPacman-*`` ids return the bare
+      :class:`BoxWorld` / :class:`MiniPacman`;
     - ``MiniGrid-*`` ids are wrapped by :func:`~graphrl.envs.minigrid.make_minigrid`
       (options ``fully_observable`` and ``max_actions``);
     - any other registered gymnasium id goes to ``gymnasium.make``;
@@ -93,7 +107,7 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
                 f"env id {env_id!r}: cannot import module {module!r} ({exc}); put it on "
                 "PYTHONPATH or fix --env_id"
             ) from None
-    if name in BOXWORLD_PRESETS or name in PIXEL_PRESETS or name in BOXWORLD_VIEWPORT_PRESETS:
+    if name in _ENTRY_POINTS:
         env = gym.make(name, disable_env_checker=True, **kwargs)
     elif name.startswith("MiniGrid-"):
         env = make_minigrid(name, **kwargs)
@@ -105,7 +119,8 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
         raise ValueError(
             f"unknown environment id {env_id!r}{did_you_mean(name, gym.registry, '{!r}')} "
             "Use a Box-World id (graphrl/BoxWorld-Small-v0, ...; -Pixels-v0 and -Viewport-v0 "
-            "twins), a MiniGrid-* id, any registered gymnasium id, or module:EnvId for an env "
+            "twins), a Mini Pac-Man id (graphrl/MiniPacman-v0, graphrl/MiniPacman-Viewport-v0, "
+            "...), a MiniGrid-* id, any registered gymnasium id, or module:EnvId for an env "
             "your own module registers"
         )
     if seed is not None:
@@ -121,6 +136,8 @@ __all__ = [
     "BOXWORLD_PIXEL_IDS",
     "BOXWORLD_PRESETS",
     "BOXWORLD_VIEWPORT_PRESETS",
+    "MINIPACMAN_IDS",
+    "MINIPACMAN_PRESETS",
     "PIXEL_PRESETS",
     "BoxWorld",
     "Level",
@@ -128,7 +145,9 @@ __all__ = [
     "MiniGridActions",
     "MiniGridSolvedInfo",
     "MiniGridSymbolicObs",
+    "MiniPacman",
     "ObservationDrawer",
+    "PacmanState",
     "SolverResult",
     "UnsolvableError",
     "generate_level",
