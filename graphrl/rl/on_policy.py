@@ -17,6 +17,7 @@ sampling use torch's global generator: set ``seed_everything`` (Trainer/CLI) for
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import math
@@ -453,7 +454,13 @@ def policy_config(policy: PolicyFactory) -> dict[str, Any] | None:
     """``{"class_path", "init_args"}`` of a policy class or keyword partial of one, or None."""
     init_args: dict[str, Any] = {}
     if isinstance(policy, functools.partial) and not policy.args:
-        init_args = dict(policy.keywords)
+        # Dataclass arguments (ProcessorConfig) are stored as the dicts a config would hold.
+        init_args = {
+            key: dataclasses.asdict(value)
+            if dataclasses.is_dataclass(value) and not isinstance(value, type)
+            else value
+            for key, value in policy.keywords.items()
+        }
         policy = policy.func
     if not inspect.isclass(policy) or "<locals>" in policy.__qualname__:
         return None
