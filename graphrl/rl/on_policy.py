@@ -451,17 +451,29 @@ class OnPolicyModule(LightningModule, ABC):
 
 
 def policy_config(policy: PolicyFactory) -> dict[str, Any] | None:
-    """``{"class_path", "init_args"}`` of a policy class or keyword partial of one, or None."""
-    init_args: dict[str, Any] = {}
+    """``{"class_path", "init_args"}`` of a policy class or keyword partial of one, or None.
+
+    ``init_args`` holds every argument the class takes after ``(observation_space,
+    num_actions)``, defaults included: loading fills missing arguments from the CLI's default
+    policy, whose same-named arguments (``hidden``) would otherwise replace this class's
+    defaults. Dataclass arguments (``ProcessorConfig``) are stored as dicts, as a config holds
+    them.
+    """
+    given: dict[str, Any] = {}
     if isinstance(policy, functools.partial) and not policy.args:
-        # Dataclass arguments (ProcessorConfig) are stored as the dicts a config would hold.
-        init_args = {
-            key: dataclasses.asdict(value)
-            if dataclasses.is_dataclass(value) and not isinstance(value, type)
-            else value
-            for key, value in policy.keywords.items()
-        }
+        given = dict(policy.keywords)
         policy = policy.func
     if not inspect.isclass(policy) or "<locals>" in policy.__qualname__:
         return None
+    init_args: dict[str, Any] = {}
+    parameters = list(inspect.signature(policy).parameters.values())[2:]
+    for parameter in parameters:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if parameter.name not in given and parameter.default is not parameter.empty:
+            init_args[parameter.name] = parameter.default
+    init_args.update(given)
+    for key, value in init_args.items():
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            init_args[key] = dataclasses.asdict(value)
     return {"class_path": f"{policy.__module__}.{policy.__qualname__}", "init_args": init_args}

@@ -39,3 +39,18 @@ def test_checkpoint_of_a_python_built_policy_loads(tmp_path: Path) -> None:
     assert len(loaded.policy.backbone.processor.layers) == 1
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_default_argument_shared_with_the_cli_default_policy_is_kept(tmp_path: Path) -> None:
+    """GraphActorCritic's hidden default must not become MLPPolicy's on load."""
+    model = PPO(env_id="MiniGrid-Empty-5x5-v0", policy=GraphActorCritic, num_envs=2,
+                num_steps=8, total_timesteps=16, num_minibatches=2)  # fmt: skip
+    trainer = L.Trainer(
+        max_epochs=-1, accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(model)
+    path = tmp_path / "agent.ckpt"
+    trainer.save_checkpoint(path)
+    loaded = PPO.load_from_checkpoint(path, map_location="cpu")
+    assert loaded.policy.pi.weight.shape == model.policy.pi.weight.shape
