@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-supervised test lint bench install clean
+.PHONY: demo demo-supervised test lint bench install docs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
+
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+# The documentation site into site/, warnings as errors (what CI builds).
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
@@ -35,4 +45,4 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_layers.py
 
 clean:
-	rm -rf $(VENV) lightning_logs runs
+	rm -rf $(VENV) lightning_logs runs site

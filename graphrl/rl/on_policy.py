@@ -17,6 +17,7 @@ sampling use torch's global generator: set ``seed_everything`` (Trainer/CLI) for
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import math
@@ -448,17 +449,31 @@ class OnPolicyModule(LightningModule, ABC):
 def policy_config(policy: Any) -> dict[str, Any] | None:
     """``{"class_path", "init_args"}`` of a class or keyword partial of one, or None.
 
-    Keyword arguments that are themselves classes or keyword partials of classes (an agent's
-    injected backbone or core) are written the same way, so the whole factory is a config.
+    ``init_args`` holds every argument the class takes beyond the ones supplied when it is
+    called (those without a default: ``observation_space``, ``action_space``), defaults
+    included: loading fills missing arguments from the CLI's default policy, whose same-named
+    arguments (``hidden``) would otherwise replace this class's defaults. Dataclass arguments
+    (``ProcessorConfig``) are stored as dicts, as a config holds them; arguments that are
+    classes or keyword partials of classes (an agent's injected backbone or core) are written
+    the same way, so the whole factory is a config.
     """
-    init_args: dict[str, Any] = {}
+    given: dict[str, Any] = {}
     if isinstance(policy, functools.partial) and not policy.args:
-        init_args = dict(policy.keywords)
+        given = dict(policy.keywords)
         policy = policy.func
     if not inspect.isclass(policy) or "<locals>" in policy.__qualname__:
         return None
+    init_args: dict[str, Any] = {}
+    for parameter in inspect.signature(policy).parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if parameter.name not in given and parameter.default is not parameter.empty:
+            init_args[parameter.name] = parameter.default
+    init_args.update(given)
     for key, value in init_args.items():
-        if isinstance(value, functools.partial) or inspect.isclass(value):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            init_args[key] = dataclasses.asdict(value)
+        elif isinstance(value, functools.partial) or inspect.isclass(value):
             nested = policy_config(value)
             if nested is None:
                 return None

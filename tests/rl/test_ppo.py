@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 
 import gymnasium as gym
@@ -195,12 +196,12 @@ def test_policy_factory_receives_the_env_spaces(make_trainer, tmp_path) -> None:
 
 
 def test_policy_config_describes_classes_and_partials() -> None:
-    assert policy_config(MLPPolicy) == {
-        "class_path": "graphrl.models.legacy.MLPPolicy",
-        "init_args": {},
-    }
+    hidden = inspect.signature(MLPPolicy).parameters["hidden"].default
+    config = policy_config(MLPPolicy)
+    assert config["class_path"] == "graphrl.models.legacy.MLPPolicy"
+    assert config["init_args"]["hidden"] == hidden  # defaults are stored too
     partial = functools.partial(CNNPolicy, hidden=16)
-    assert policy_config(partial)["init_args"] == {"hidden": 16}
+    assert policy_config(partial)["init_args"]["hidden"] == 16
     assert policy_config(lambda space, n: MLPPolicy(space, n)) is None
 
 
