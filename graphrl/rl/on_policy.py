@@ -408,7 +408,7 @@ class OnPolicyModule(LightningModule, ABC):
         env_id: str | None = None,
         episodes: int = 100,
         seed: int = 0,
-        greedy: bool = True,
+        greedy: bool = False,
         num_envs: int = 8,
         **env_kwargs: Any,
     ) -> dict[str, float]:
@@ -419,7 +419,9 @@ class OnPolicyModule(LightningModule, ABC):
                 ones given here) by default.
             episodes: Episodes to run.
             seed: Env ``i`` is seeded ``seed + i``.
-            greedy: Take the argmax action; otherwise sample from the policy.
+            greedy: Take the argmax action. By default actions are sampled from the policy, as
+                in training, in ``graphrl evaluate`` (``--greedy`` to change) and in the
+                published results.
             num_envs: Envs stepped in parallel (at most ``episodes``).
             **env_kwargs: Keyword arguments for the env.
 
