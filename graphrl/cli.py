@@ -27,7 +27,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from graphrl import checkpoints
-from graphrl.callbacks import MetricsJSON, PredictionsFile
+from graphrl.callbacks import MetricsCSV, MetricsJSON, PredictionsFile
 from graphrl.checks import check_accelerator, check_env, check_writable_dir
 from graphrl.console import progress_bar_for, quiet_lightning
 from graphrl.errors import (
@@ -125,7 +125,8 @@ class GraphRLArgumentParser(LightningArgumentParser):
 
 
 class GraphRLCLI(LightningCLI):
-    """LightningCLI that links data sizes into models and writes ``metrics.json`` per run.
+    """LightningCLI that links data sizes into models and writes ``metrics.json`` and
+    ``metrics.csv`` per run.
 
     Args:
         link_data: Link the DataModule's sizes (``DATA_LINKS``) into the model's arguments.
@@ -199,7 +200,7 @@ class GraphRLCLI(LightningCLI):
                 raise
             raise UsageError(_part_error_line(exc, self._sub_config())) from None
         self._check_command_fits_model()
-        self.trainer.callbacks.append(MetricsJSON())
+        self.trainer.callbacks += [MetricsJSON(), MetricsCSV()]
         if self.subcommand == "predict":
             self.trainer.callbacks.append(PredictionsFile())
 

@@ -187,6 +187,7 @@ def test_callback_logs_the_query_picture_during_recurrent_training(tmp_path) -> 
     )  # fmt: skip
     trainer.fit(model)
     assert len(logger.images) == 2  # one picture per iteration (2 iterations of 8 steps)
+    assert [step for *_, step in logger.images] == [8, 16]  # at env steps, as the scalars
     env, obs, drawer = _first_obs(MEMORY, MEMORY_KWARGS)
     board_only = episode_frame(torch.nn.Identity(), obs, drawer)
     for tag, image, _ in logger.images:

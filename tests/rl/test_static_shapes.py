@@ -197,7 +197,7 @@ def test_bf16_autocast_run_learns(make_trainer) -> None:
     untrained = model.evaluate(episodes=32, greedy=True)
     make_trainer(precision="bf16-mixed").fit(model)
     assert torch.bfloat16 in dtypes  # autocast was on for the policy's matmuls
-    optimal = evaluate_policy(CorridorOracle(), "toy_envs:Corridor-v0", episodes=32,
+    optimal = evaluate_policy(CorridorOracle(), "toy_envs:Corridor-v0", episodes=32, greedy=True,
                               env_kwargs=kwargs)  # fmt: skip
     result = model.evaluate(episodes=32, greedy=True)
     assert untrained["mean_length"] > optimal.lengths.mean()
