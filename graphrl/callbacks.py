@@ -268,12 +268,17 @@ class AttentionPictures(L.Callback):
         policy.eval()
         try:
             image = attention_strip(
-                policy, collector.next_obs[0], self._drawer, f"env steps {steps}", stepper
+                policy, _first_env(collector.next_obs), self._drawer, f"env steps {steps}", stepper
             )
         finally:
             policy.train(was_training)
         # On the env-step axis, as the scalars (see OnPolicyModule._log_iteration).
         experiment.add_image("attention/agent_cell", image, steps, dataformats="HWC")
+
+
+def _first_env(obs: Any) -> Any:
+    """The first env's observation of a vector env's (array, dict of arrays, tuple of graphs)."""
+    return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
 
 
 def _env_steps(trainer: L.Trainer, pl_module: L.LightningModule) -> int:

@@ -70,6 +70,11 @@ def _check_counts(**values: int) -> None:
         raise UsageError(f"{exc}: pass --{exc.argument} >= 1") from None
 
 
+def _space_text(space: Any) -> str:
+    """``(8, 8, 2)`` for a Box, the kind for spaces without one shape (``Dict``, ``Graph``)."""
+    return str(tuple(space.shape)) if space.shape is not None else type(space).__name__
+
+
 def check_agent_reads_env(agent: Any, env_id: str, env_kwargs: dict[str, Any]) -> None:
     """The agent's policy takes ``env_id``'s observations and actions (one forward pass).
 
@@ -77,12 +82,13 @@ def check_agent_reads_env(agent: Any, env_id: str, env_kwargs: dict[str, Any]) -
     cannot read the observation (another grid, other symbols) fails here in one line instead of
     a traceback mid-episode.
     """
+    from graphrl.rl.observations import as_observation, stack_observations
     from graphrl.rl.recurrent import is_recurrent
     from graphrl.rl.rollout import env_spaces, make_single_env
 
     check_env(env_id, env_kwargs, "--env_id", "--env_kwargs")
     space, num_actions = env_spaces(env_id, env_kwargs)
-    trained = f"{agent.hparams.env_id} {tuple(agent.observation_space.shape)}"
+    trained = f"{agent.hparams.env_id} {_space_text(agent.observation_space)}"
     if num_actions != agent.num_actions:
         raise UsageError(
             f"{env_id} has {num_actions} actions, the agent (trained on {trained}) "
@@ -92,7 +98,7 @@ def check_agent_reads_env(agent: Any, env_id: str, env_kwargs: dict[str, Any]) -
     try:
         obs, _ = env.reset(seed=0)
         with torch.no_grad():
-            batch = torch.as_tensor(obs)[None].to(agent.device)
+            batch = as_observation(stack_observations([obs], space), space, agent.device)
             if is_recurrent(agent.policy):  # one step from the initial state
                 start = torch.ones(1, dtype=torch.bool, device=agent.device)
                 agent.policy(batch, agent.policy.initial_state(1, agent.device), start)
@@ -101,7 +107,7 @@ def check_agent_reads_env(agent: Any, env_id: str, env_kwargs: dict[str, Any]) -
     except Exception as exc:
         raise UsageError(
             f"the agent (trained on {trained}) cannot read the observations of {env_id} "
-            f"{tuple(space.shape)} ({type(exc).__name__}: {one_line(exc)[:120]}): pass an "
+            f"{_space_text(space)} ({type(exc).__name__}: {one_line(exc)[:120]}): pass an "
             "--env_id whose observations match the training env"
         ) from None
     finally:
