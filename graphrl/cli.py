@@ -1,27 +1,33 @@
 """The ``graphrl`` command: Lightning's CLI (fit / validate / test / predict) for every model,
-plus project commands (``evaluate``, ``render``) for trained agents.
+plus project commands (``evaluate``, ``render`` for trained agents, ``list`` for what is
+registered).
 
 Examples:
+    graphrl --help
     graphrl fit --config configs/nth_farthest/attention.yaml
     graphrl fit --config configs/nth_farthest/attention.yaml --model.topology=knn \\
         --model.topology_kwargs='{k: 3}' --model.processor.layer=gcn
     graphrl evaluate --ckpt runs/boxworld/version_0/checkpoints/last.ckpt --episodes 100
+    graphrl list topology
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import sys
 import warnings
 from typing import Any, ClassVar
 
 import lightning as L
 import torch
+from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from graphrl import checkpoints
-from graphrl.callbacks import MetricsJSON, PredictionsFile
+from graphrl.callbacks import MetricsCSV, MetricsJSON, PredictionsFile
 from graphrl.checks import check_accelerator, check_env, check_writable_dir
 from graphrl.console import progress_bar_for, quiet_lightning
 from graphrl.errors import (
@@ -47,14 +53,63 @@ def _data_attr(name: str):
     return get
 
 
+_KNOWN_SUBCLASSES = re.compile(r", known subclasses: ([^)]*)\)$")
+_LIBRARIES = ("torch", "lightning", "pytorch_lightning", "torch_geometric", "torchmetrics")
+
+
+def _class_choices(name: str) -> list[str] | None:
+    """graphrl's classes for the class-path argument ``name`` (None: not one of them)."""
+    from graphrl import catalog
+
+    listed = {"model": catalog.models, "data": catalog.data_modules, "policy": catalog.policies}
+    return listed[name]() if name in listed else None
+
+
+class GraphRLHelpFormatter(DefaultHelpFormatter):
+    """jsonargparse's help, naming graphrl's choices for the arguments that pick a part.
+
+    - ``--model``, ``--data``, ``--...policy``: graphrl's classes (not every ``LightningModule``
+      or ``torch.nn.Module`` imported), and that any class path works;
+    - other class-path arguments: their known subclasses outside torch and Lightning;
+    - an argument named after a registry kind (``encoder``, ``topology``, ``layer``,
+      ``readout``, ``core``, ...): the registered names.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = super()._get_help_string(action)
+        name = (action.dest or "").rsplit(".", 1)[-1]
+        if not action.option_strings or name == "help":
+            return text
+        match = _KNOWN_SUBCLASSES.search(text)
+        if match:
+            shown = _class_choices(name)
+            if shown is None:
+                known = [p.strip() for p in match.group(1).split(",")]
+                shown = [p for p in known if p.split(".")[0] not in _LIBRARIES]
+            choices = f", graphrl's: {', '.join(shown)}" if shown else ""
+            return f"{text[: match.start()]}{choices}; or any class path)"
+        from graphrl.catalog import part_names
+
+        names = part_names(name)
+        if names:
+            listed = f"registered: {', '.join(names)} (graphrl list {name}); or a class path"
+            return f"{text[:-1]}; {listed})" if text.endswith(")") else f"{text} ({listed})"
+        return text
+
+
 class GraphRLArgumentParser(LightningArgumentParser):
-    """LightningCLI's parser whose parse errors become one line (no usage dump).
+    """LightningCLI's parser whose parse errors become one line (no usage dump) and whose help
+    names graphrl's choices (:class:`GraphRLHelpFormatter`).
 
     The line is raised as a :class:`~graphrl.errors.UsageError`, which ``main()`` prints; with
     ``--debug`` the parser behaves as Lightning's.
     """
 
     _argv: ClassVar[list[str]] = []  # the arguments of the last user-level parse
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", GraphRLHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def parse_args(self, args: Any = None, *pargs: Any, **kwargs: Any) -> Any:
         if self.exit_on_error and (args is None or isinstance(args, (list, tuple))):
@@ -70,7 +125,8 @@ class GraphRLArgumentParser(LightningArgumentParser):
 
 
 class GraphRLCLI(LightningCLI):
-    """LightningCLI that links data sizes into models and writes ``metrics.json`` per run.
+    """LightningCLI that links data sizes into models and writes ``metrics.json`` and
+    ``metrics.csv`` per run.
 
     Args:
         link_data: Link the DataModule's sizes (``DATA_LINKS``) into the model's arguments.
@@ -94,6 +150,7 @@ class GraphRLCLI(LightningCLI):
             help="resume from the newest last.ckpt of trainer.default_root_dir if there is one, "
             "else start a new run (implies --ckpt_path last)",
         )
+        _title_groups(parser)
         if not self.link_data:
             return
         # Sizes the data decides flow into the model at instantiation, never written in YAML.
@@ -143,7 +200,7 @@ class GraphRLCLI(LightningCLI):
                 raise
             raise UsageError(_part_error_line(exc, self._sub_config())) from None
         self._check_command_fits_model()
-        self.trainer.callbacks.append(MetricsJSON())
+        self.trainer.callbacks += [MetricsJSON(), MetricsCSV()]
         if self.subcommand == "predict":
             self.trainer.callbacks.append(PredictionsFile())
 
@@ -184,11 +241,55 @@ class GraphRLCLI(LightningCLI):
         return self.config.get(subcommand, self.config) if subcommand else self.config
 
 
+def _title_groups(parser: LightningArgumentParser) -> None:
+    """Title the ``--model`` / ``--data`` groups by what they take (not a class repr)."""
+    groups = getattr(parser, "groups", None) or {}
+    titles = {
+        "model": "the model (--model CLASS_PATH; graphrl's: see graphrl list model)",
+        "data": "the data (--data CLASS_PATH; supervised models; see graphrl list data)",
+    }
+    for key, title in titles.items():
+        if key in groups:
+            groups[key].title = title
+
+
 CLI_DESCRIPTION = (
     "graphrl: relational deep learning and RL on entity graphs. Lightning subcommands below; "
-    "project commands: `graphrl evaluate --ckpt PATH` (an agent's solve rate on fresh levels) "
-    "and `graphrl render --ckpt PATH --out episode.gif` (an episode with its attention)."
+    "project commands: `graphrl evaluate --ckpt PATH` (an agent's solve rate on fresh levels), "
+    "`graphrl render --ckpt PATH --out episode.gif` (an episode with its attention) and "
+    "`graphrl list` (every registered name)."
 )
+
+COMMANDS: dict[str, str] = {
+    "fit": "train a model from a config (supervised or RL): graphrl fit --config FILE.yaml",
+    "validate": "one pass over a trained supervised model's validation data",
+    "test": "one pass over a trained supervised model's test data",
+    "predict": "answer a supervised model's test data into <log_dir>/predictions.pt",
+    "evaluate": "an RL agent's solve rate and return on fresh levels: --ckpt PATH",
+    "render": "a GIF of an RL agent's episodes with its attention: --ckpt PATH --out F.gif",
+    "list": "what graphrl offers by name (envs, models, policies, encoders, topologies, ...)",
+}
+"""Every ``graphrl`` command with its line in ``graphrl --help``."""
+
+
+def print_help() -> None:
+    """``graphrl --help``: every command with one line, and where to read more."""
+    parser = argparse.ArgumentParser(
+        prog="graphrl",
+        usage="graphrl <command> [options]   (graphrl <command> --help: its options)",
+        description="graphrl: relational deep learning and RL on entity graphs.",
+        epilog="Examples:\n"
+        "  graphrl fit --config configs/boxworld/ppo_attention.yaml\n"
+        "  graphrl evaluate --ckpt runs/boxworld/ppo_attention/lightning_logs/version_0/"
+        "checkpoints/last.ckpt\n"
+        "  graphrl list topology\n"
+        "Add --debug to any command for the full traceback of an error.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(title="commands", metavar="<command>")
+    for name, text in COMMANDS.items():
+        commands.add_parser(name, help=text)
+    parser.print_help()
 
 
 def _part_error_line(exc: BaseException, config: Any) -> str:
@@ -312,10 +413,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run_command(argv: list[str]) -> Any:
     commands = (*LightningCLI.subcommands(), *PROJECT_COMMANDS)
-    if not argv or argv[0] in ("-h", "--help"):
-        if not argv:
-            raise UsageError(f"no command given: run graphrl {{{','.join(commands)}}} --help")
-        return cli_main(argv)
+    if not argv:
+        raise UsageError(f"no command given: run graphrl --help (commands: {', '.join(commands)})")
+    if argv[0] in ("-h", "--help"):
+        return print_help()
     command = argv[0]
     if command in PROJECT_COMMANDS:
         return _project_commands()[command](argv[1:])
@@ -326,9 +427,9 @@ def _run_command(argv: list[str]) -> Any:
 
 
 def _project_commands() -> dict[str, Any]:
-    from graphrl.commands import evaluate_command, render_command
+    from graphrl.commands import evaluate_command, list_command, render_command
 
-    return {"evaluate": evaluate_command, "render": render_command}
+    return {"evaluate": evaluate_command, "render": render_command, "list": list_command}
 
 
-PROJECT_COMMANDS = ("evaluate", "render")
+PROJECT_COMMANDS = ("evaluate", "render", "list")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -28,9 +28,18 @@ class Registry(Generic[T]):
         <class 'graphrl.registry.Complete'>
     """
 
+    _all: ClassVar[dict[str, Registry[Any]]] = {}  # the first registry made of each kind
+
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, Callable[..., T]] = {}
+        Registry._all.setdefault(kind, self)
+
+    @classmethod
+    def all(cls) -> dict[str, Registry[Any]]:
+        """The registries made so far (by the modules imported so far), by kind; the first
+        one made of a kind stands for it (``graphrl list`` and the CLI's help read them)."""
+        return dict(cls._all)
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator that registers ``obj`` under ``name``; names are unique."""

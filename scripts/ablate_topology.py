@@ -219,28 +219,40 @@ def write_table(rows: list[dict[str, Any]], args: argparse.Namespace, command: s
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[dict[str, Any]], args: argparse.Namespace, path: str) -> None:
-    """Left: solve rate on fresh levels per variant; right: training solve rate curves."""
-    from matplotlib.patches import Patch
+def _uniform_policy(num_actions: int) -> Any:
+    """A policy of uniform random actions (zero logits): the random-policy line."""
+    import torch
+    from torch import nn
 
+    class Uniform(nn.Module):
+        def forward(self, obs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+            return torch.zeros(len(obs), num_actions), torch.zeros(len(obs))
+
+    return Uniform()
+
+
+def random_solve_rate(env_id: str, episodes: int, seed: int) -> float:
+    """Solve rate of uniform random actions on the evaluation's fresh levels (the actions
+    drawn from torch's generator seeded ``seed``: the same figure on every run)."""
+    import torch
+
+    from graphrl.rl.evaluation import evaluate_policy
+    from graphrl.rl.rollout import env_spaces
+
+    _, num_actions = env_spaces(env_id, {})
+    torch.manual_seed(seed)
+    stats = evaluate_policy(_uniform_policy(num_actions), env_id, episodes, seed=seed)
+    return float(stats.solved.mean())
+
+
+def _training_curves(rows: list[dict[str, Any]]) -> dict[str, tuple[Any, Any]]:
+    """``{variant: (env steps, training solve rate)}`` of the runs whose logs are here."""
     from graphrl.logs import read_scalars
-    from graphrl.viz import plt
 
-    done = [r for r in rows if "error" not in r]
-    fig, (bars, curves) = plt.subplots(1, 2, figsize=(12, 4.2))
-    names = [r["variant"] for r in done]
-    colors = [KIND_COLORS[kind(n)] for n in names]
-    drawn = bars.bar(names, [r["solve_rate"] for r in done], color=colors)
-    bars.bar_label(drawn, fmt="%.3f", fontsize=8, padding=2)
-    bars.set_ylim(0, 1.05)
-    bars.set_ylabel(f"solve rate on {args.episodes} fresh levels")
-    bars.set_xlabel("variant")
-    bars.tick_params(axis="x", labelrotation=35, labelsize=8)
-    steps = sorted({r["env_steps"] for r in done})
-    bars.set_title(f"after {', '.join(f'{s:,}' for s in steps)} env steps", fontsize=10)
-    for r in done:
+    curves = {}
+    for r in rows:
         try:
-            scalars = read_scalars(r["log_dir"])
+            scalars = read_scalars(os.path.join(ROOT, r["log_dir"]))
         except FileNotFoundError:
             continue
         env_steps = dict(scalars.get("train/env_steps", []))
@@ -248,25 +260,55 @@ def plot(rows: list[dict[str, Any]], args: argparse.Namespace, path: str) -> Non
             (env_steps[s], v) for s, v in scalars.get("charts/solve_rate", []) if s in env_steps
         ]
         if pairs:
-            x, y = zip(*pairs)
-            style = ["-", "--", ":", "-."][names.index(r["variant"]) % 4]
-            color = KIND_COLORS[kind(r["variant"])]
-            curves.plot(x, y, label=r["variant"], color=color, linestyle=style)
-    curves.set_xlabel("env steps")
-    curves.set_ylabel("training solve rate")
-    curves.set_ylim(0, 1.05)
-    curves.set_title("during training (episodes that ended)", fontsize=10)
-    curves.grid(alpha=0.3)
-    if curves.get_legend_handles_labels()[0]:
-        curves.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-    kinds = list(dict.fromkeys(kind(n) for n in names))  # a legend of layer kinds, under the bars
-    labels = {k: "CNN" if k == "cnn" else f"{k} layers" for k in kinds}
-    handles = [Patch(color=KIND_COLORS[k], label=labels[k]) for k in kinds]
-    fig.legend(handles=handles, loc="lower left", ncol=len(kinds), frameon=False, fontsize=8)
-    fig.suptitle(f"Topology ablation on {args.env_label}")
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+            curves[r["variant"]] = tuple(zip(*pairs))
+    return curves
+
+
+def plot(rows: list[dict[str, Any]], args: argparse.Namespace, path: str) -> None:
+    """Left: solve rate on fresh levels per variant, with the random policy's; right (when the
+    runs' logs are here): training solve rate against env steps."""
+    from graphrl.viz import chance_line, env_steps_axis, finish_figure, label_axes, results_figure
+
+    done = [r for r in rows if "error" not in r]
+    curves = _training_curves(done)
+    steps = sorted({r["env_steps"] for r in done})
+    budget = ", ".join(f"{s:,}" for s in steps)
+    fig, axes = results_figure(
+        f"Topology ablation on {args.env_label}\n{budget} env steps per variant",
+        panels=2 if curves else 1,
+        panel_size=(6.0, 3.6),
+    )
+    bars = axes[0]
+    names = [r["variant"] for r in done]
+    colors = [KIND_COLORS[kind(n)] for n in names]
+    drawn = bars.bar(names, [r["solve_rate"] for r in done], color=colors)
+    bars.bar_label(drawn, fmt="%.3f", fontsize=8, padding=2)
+    random = random_solve_rate(args.env_label, args.episodes, args.eval_seed)
+    chance_line(bars, random, f"random policy ({random:.3f} on the same levels)")
+    label_axes(
+        bars, "variant", f"solve rate on {args.episodes} fresh levels", (0, 1.05),
+        "after training (sampled actions, 1 seed each)",
+    )  # fmt: skip
+    bars.tick_params(axis="x", labelrotation=35, labelsize=8)
+    for k in dict.fromkeys(kind(n) for n in names):  # the legend of layer kinds: empty bars
+        label = "CNN" if k == "cnn" else f"{k} layers"
+        bars.bar(names[:1], [0.0], color=KIND_COLORS[k], label=label)
+    if curves:
+        ax = axes[1]
+        for i, (name, (x, y)) in enumerate(curves.items()):
+            style = ["-", "--", ":", "-."][i % 4]
+            ax.plot(x, y, label=name, color=KIND_COLORS[kind(name)], linestyle=style)
+        label_axes(ax, "env steps", "training solve rate", (0, 1.05), "during training")
+        env_steps_axis(ax)
+    finish_figure(fig, path, columns=3)
+
+
+def replot(args: argparse.Namespace) -> None:
+    """Redraw ``topology.png`` from ``topology.jsonl`` under ``--out`` (nothing is trained)."""
+    with open(os.path.join(args.out, "topology.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    plot(rows, args, os.path.join(args.out, "topology.png"))
+    print(f"wrote {os.path.join(args.out, 'topology.png')}")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -283,6 +325,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs_dir", default=None, help="training runs directory")
     parser.add_argument("--quick", action="store_true", help="smoke test: 2 tiny iterations")
     parser.add_argument("--force", action="store_true", help="overwrite an existing table")
+    parser.add_argument(
+        "--replot", action="store_true", help="redraw topology.png from --out's topology.jsonl"
+    )
     args = parser.parse_args(argv)
     args.variants = [v for item in args.variants for v in item.split(",") if v]
     unknown = [v for v in args.variants if v not in VARIANTS]
@@ -307,6 +352,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parse(argv)
+    if args.replot:
+        replot(args)
+        return []
     table = os.path.join(args.out, "topology.md")
     if os.path.exists(table) and not args.force:
         fail(f"{table} exists: pass --force to overwrite it, or another --out")

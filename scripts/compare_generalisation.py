@@ -86,10 +86,7 @@ def collect(
 
 def report(rows: list[dict], out: str) -> None:
     """Write ``nth_farthest_k.md`` and ``nth_farthest_acc_vs_k.png`` from the rows."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from graphrl.viz import CHANCE_STYLE, finish_figure, label_axes, results_figure, seeds_curve
 
     all_k = sorted({k for r in rows for k in r["k"]})
     head = ["variant", "training", "samples", "wall time"]
@@ -105,22 +102,24 @@ def report(rows: list[dict], out: str) -> None:
     with open(os.path.join(out, "nth_farthest_k.md"), "w") as f:
         f.write("\n".join(lines) + "\n\nCommands:\n\n")
         f.writelines(f"- `{r['name']}`: `{r['command']}`\n" for r in rows)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    minutes = sorted({round(r["wall_time_s"] / 60) for r in rows})
+    budget = " or ".join(f"{m} min" for m in minutes)
+    fig, axes = results_figure(
+        f"Nth-farthest (supervised): test accuracy against the number of entities K "
+        f"({budget} of training each)",
+        panels=2,
+        panel_size=(5.6, 3.6),
+    )
     chance = list(range(min(all_k), max(all_k) + 1))
     for ax, key, title in zip(
         axes, ("acc", "acc_seen_ranks"), ("all ranks", "ranks asked in training")
     ):
-        ax.plot(chance, [100 / k for k in chance], color="0.6", ls=":", label="chance (1/K)")
         for r in rows:
-            label = f"{r['name']} ({r['wall_time_s'] / 60:.0f} min)"
-            ax.plot(r["k"], [100 * v for v in r[key]], marker="o", label=label)
-        ax.set(xlabel="K (entities at test)", title=f"Nth-farthest, {title}")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("test accuracy (%)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(0.8, 0.5), fontsize=8)
-    fig.tight_layout(rect=(0, 0, 0.8, 1))
-    fig.savefig(os.path.join(out, "nth_farthest_acc_vs_k.png"), dpi=120)
+            label = f"{r['what']} ({r['wall_time_s'] / 60:.0f} min, {r['samples']:,} samples)"
+            seeds_curve(ax, r["k"], [100 * v for v in r[key]], label)
+        ax.plot(chance, [100 / k for k in chance], label="chance (1/K)", **CHANCE_STYLE)
+        label_axes(ax, "K (entities at test)", "test accuracy (%)", (0, 102), title)
+    finish_figure(fig, os.path.join(out, "nth_farthest_acc_vs_k.png"), columns=1)
     print("\n".join(lines))
 
 

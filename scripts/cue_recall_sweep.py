@@ -63,7 +63,7 @@ def run(agent: str, distractors: int, seed: int, steps: int, delay: int) -> dict
         "distractors": distractors,
         "seed": seed,
         "env_steps": steps,
-        "solve_rate": model.evaluate(episodes=128)["solve_rate"],
+        "solve_rate": model.evaluate(episodes=128, greedy=True)["solve_rate"],
         "seconds": round(time.perf_counter() - start, 1),
     }
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import json
 
-import gymnasium as gym
 import imageio.v2 as imageio
 import lightning as L
 import numpy as np
@@ -18,7 +17,6 @@ import torch
 from graphrl.callbacks import AttentionPictures
 from graphrl.envs import ObservationDrawer, make_env
 from graphrl.envs.vector import env_spaces
-from graphrl.errors import UsageError
 from graphrl.models import MottAttentionAgent, RecurrentActorCritic
 from graphrl.nn import ProcessorConfig
 from graphrl.render import (
@@ -187,6 +185,7 @@ def test_callback_logs_the_query_picture_during_recurrent_training(tmp_path) -> 
     )  # fmt: skip
     trainer.fit(model)
     assert len(logger.images) == 2  # one picture per iteration (2 iterations of 8 steps)
+    assert [step for *_, step in logger.images] == [8, 16]  # at env steps, as the scalars
     env, obs, drawer = _first_obs(MEMORY, MEMORY_KWARGS)
     board_only = episode_frame(torch.nn.Identity(), obs, drawer)
     for tag, image, _ in logger.images:
@@ -221,32 +220,6 @@ def test_the_tensorboard_logger_takes_the_picture(tmp_path) -> None:
     events.Reload()
     assert "attention/agent_cell" in events.Tags()["images"]
     assert len(events.Images("attention/agent_cell")) == 1
-
-
-class _DictPick(gym.Env):
-    """A Dict observation (an entity set and a global vector): nothing to draw as a board."""
-
-    observation_space = gym.spaces.Dict(
-        {"entities": gym.spaces.Box(-1.0, 1.0, (3, 2), np.float32),
-         "globals": gym.spaces.Box(-1.0, 1.0, (1,), np.float32)}
-    )  # fmt: skip
-    action_space = gym.spaces.Discrete(3)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return self.observation_space.sample(), {}
-
-    def step(self, action):
-        return self.observation_space.sample(), 0.0, True, False, {}
-
-
-def test_dict_observations_are_refused_in_one_line(tmp_path) -> None:
-    gym.register("RenderDictPick-v0", entry_point=_DictPick)
-    with pytest.raises(UsageError) as info:
-        render_episode(torch.nn.Identity(), "RenderDictPick-v0", {}, str(tmp_path / "d.gif"))
-    message = str(info.value)
-    assert "\n" not in message and "Dict observations" in message and "--env_id" in message
-    assert not (tmp_path / "d.gif").exists()
 
 
 def test_graphrl_render_draws_a_trained_mott_checkpoint(tmp_path, capsys) -> None:

@@ -17,8 +17,13 @@ from graphrl.models.backbones import BackboneOutput
 from graphrl.models.distributions import ActionSpec
 from graphrl.models.heads import PointerHead
 from graphrl.models.layers import layer_init
+from graphrl.registry import Registry
+
+HEADS: Registry[nn.Module] = Registry("head")
+"""Head name -> class; :func:`build_action_head` picks one from the action space."""
 
 __all__ = [
+    "HEADS",
     "CategoricalHead",
     "GaussianHead",
     "MultiCategoricalHead",
@@ -27,6 +32,7 @@ __all__ = [
 ]
 
 
+@HEADS.register("categorical")
 class CategoricalHead(nn.Module):
     """Logits ``[B, n]`` of ``Discrete(n)`` actions (also ``MultiDiscrete``: ``n = sum(nvec)``),
     one linear map initialised with gain 0.01 so the first policy is near uniform.
@@ -44,10 +50,12 @@ class CategoricalHead(nn.Module):
         return self.linear(features)
 
 
+@HEADS.register("multi_categorical")
 class MultiCategoricalHead(CategoricalHead):
     """Logits of every dimension of ``MultiDiscrete(nvec)``, concatenated ``[B, sum(nvec)]``."""
 
 
+@HEADS.register("gaussian")
 class GaussianHead(nn.Module):
     """``Box(d,)`` actions: ``[mean, log_std]`` ``[B, 2 d]``, the log-std a learned vector that
     does not depend on the state (CleanRL's ``ppo_continuous_action.py``).
@@ -68,6 +76,7 @@ class GaussianHead(nn.Module):
         return torch.cat([mean, self.log_std.expand_as(mean)], dim=-1)
 
 
+@HEADS.register("pointer")
 class PointerActionHead(nn.Module):
     """``Discrete`` actions that name an entity: one logit per entity from its own features and
     the pooled vector (:class:`~graphrl.models.heads.PointerHead`), ``-inf`` for absent ones.

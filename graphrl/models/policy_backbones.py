@@ -33,8 +33,13 @@ from graphrl.graphs.positional import normalized_coordinates
 from graphrl.models.backbones import BackboneOutput, GraphBackbone
 from graphrl.models.layers import layer_init
 from graphrl.nn import ProcessorConfig
+from graphrl.registry import Registry
+
+BACKBONES: Registry[nn.Module] = Registry("backbone")
+"""Backbone name -> class; each is built as ``backbone(observation_space, **its_arguments)``."""
 
 __all__ = [
+    "BACKBONES",
     "CNNBackbone",
     "FlatBackbone",
     "ObservationLayout",
@@ -140,6 +145,7 @@ class ObservationLayout:
         return obs
 
 
+@BACKBONES.register("relational")
 class RelationalBackbone(GraphBackbone):
     """``encoder -> topology -> processor -> readout`` on any observation kind.
 
@@ -302,6 +308,7 @@ def _require_box(space: gym.Space, who: str) -> gym.spaces.Box:
     return space
 
 
+@BACKBONES.register("flat")
 class FlatBackbone(nn.Module):
     """The flattened observation through an MLP (Stable-Baselines3's ``MlpPolicy`` network).
 
@@ -345,6 +352,7 @@ class FlatBackbone(nn.Module):
         return BackboneOutput(None, pooled, None)
 
 
+@BACKBONES.register("cnn")
 class CNNBackbone(nn.Module):
     """Embedded grid symbols through a small convolutional network (the CNN baseline).
 

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter, softmax
 
 from graphrl.graphs.batch import EntityGraph
-from graphrl.nn.base import check_edge_index, check_node_features
+from graphrl.nn.base import LAYERS, check_edge_index, check_node_features
 
 ATTENTION_PATHS = ("auto", "dense", "sparse")
 SIZE_SCALINGS = ("none", "log", "count")
@@ -32,6 +32,7 @@ def softmax_last(logits: Tensor) -> Tensor:
     return logits.movedim(-1, 1).softmax(1).movedim(1, -1)
 
 
+@LAYERS.register("attention")
 class AttentionLayer(nn.Module):
     r"""Zambaldi et al.'s relational block: multi-head dot-product attention over each node's
     incoming edges, then a row-wise MLP :math:`g_\theta`, each with a residual and layer norm.

@@ -11,6 +11,10 @@ from torch import Tensor
 
 from graphrl.checks import value_check_due
 from graphrl.graphs.batch import EntityGraph
+from graphrl.registry import Registry
+
+LAYERS: Registry[type] = Registry("layer")
+"""Layer name -> class; each layer registers itself with ``@LAYERS.register(name)``."""
 
 
 def check_node_features(x: Tensor, in_channels: int, who: str) -> None:

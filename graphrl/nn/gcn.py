@@ -6,11 +6,12 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, MessagePassing
 
-from graphrl.nn.base import GraphLayerMixin, check_edge_index, check_node_features
+from graphrl.nn.base import LAYERS, GraphLayerMixin, check_edge_index, check_node_features
 
 GCN_NORMS = ("mean", "symmetric")
 
 
+@LAYERS.register("gcn")
 class GCNLayer(GraphLayerMixin, MessagePassing):
     r"""Graph convolution.
 

@@ -6,9 +6,10 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MLP, MessagePassing
 
-from graphrl.nn.base import GraphLayerMixin, check_edge_index, check_node_features
+from graphrl.nn.base import LAYERS, GraphLayerMixin, check_edge_index, check_node_features
 
 
+@LAYERS.register("gnn")
 class GNNLayer(GraphLayerMixin, MessagePassing):
     r"""Generic GNN layer (Battaglia et al., 2018), as in the lecture:
 

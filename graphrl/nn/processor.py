@@ -4,7 +4,7 @@ The processor never tests a layer's name: each layer class declares what it take
 (``uses_edge_attr``, ``uses_edge_type``, ``uses_heads``, ``uses_edge_values``,
 ``returns_attention``, ``includes_residual``, ``same_channels``; see
 :class:`~graphrl.nn.base.GraphLayerMixin`) and :func:`build_layer` and :class:`Processor` read
-those declarations. A new layer is one class plus its entry in ``LAYERS``.
+those declarations. A new layer is one class with its ``@LAYERS.register(name)`` decorator.
 """
 
 from __future__ import annotations
@@ -19,20 +19,8 @@ from graphrl.checks import check_positive
 from graphrl.errors import BadArgument
 from graphrl.graphs.batch import EntityGraph
 from graphrl.graphs.edge_features import EDGE_FEATURES, edge_feature_dim
-from graphrl.nn.attention import AttentionLayer
-from graphrl.nn.gcn import GCNLayer
-from graphrl.nn.gnn import GNNLayer
-from graphrl.nn.rgcn import RGCNLayer
-from graphrl.registry import Registry
-
-LAYERS: Registry[type[nn.Module]] = Registry("layer")
-for _name, _cls in (
-    ("gnn", GNNLayer),
-    ("gcn", GCNLayer),
-    ("rgcn", RGCNLayer),
-    ("attention", AttentionLayer),
-):
-    LAYERS.register(_name)(_cls)
+from graphrl.nn import attention, gcn, gnn, rgcn  # noqa: F401  (the layers register themselves)
+from graphrl.nn.base import LAYERS
 
 
 def _declares(layer_cls: type, flag: str) -> bool:

@@ -10,9 +10,10 @@ from torch.autograd.function import once_differentiable
 
 from graphrl.checks import value_check_due
 from graphrl.graphs.batch import EntityGraph
-from graphrl.nn.base import GraphLayerMixin, check_edge_index, check_node_features
+from graphrl.nn.base import LAYERS, GraphLayerMixin, check_edge_index, check_node_features
 
 
+@LAYERS.register("rgcn")
 class RGCNLayer(GraphLayerMixin, nn.Module):
     r"""R-GCN: each relation (edge type) ``r`` has its own weight ``W_r``.
 

@@ -30,7 +30,7 @@ def evaluate_policy(
     env_id: str,
     episodes: int,
     seed: int = 0,
-    greedy: bool = True,
+    greedy: bool = False,
     num_envs: int = 8,
     device: torch.device | str = "cpu",
     env_kwargs: dict[str, Any] | None = None,
@@ -46,7 +46,9 @@ def evaluate_policy(
         env_id: Environment id.
         episodes: Number of episodes.
         seed: Base seed.
-        greedy: The distribution's mode (argmax, a Gaussian's mean) instead of sampling.
+        greedy: The distribution's mode (argmax, a Gaussian's mean); by default actions are
+            sampled from the policy (the default of ``OnPolicyModule.evaluate`` and
+            ``graphrl evaluate`` as well).
         num_envs: Parallel envs (capped at ``episodes``).
         device: Device of ``policy``.
         env_kwargs: Env keyword arguments.
@@ -158,7 +160,7 @@ def evaluate_presets(
     env_ids: Sequence[str | None],
     episodes: int,
     seed: int = 0,
-    greedy: bool = True,
+    greedy: bool = False,
     num_envs: int = 8,
     env_kwargs: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
     check: Callable[[str, dict[str, Any]], None] | None = None,
@@ -170,7 +172,8 @@ def evaluate_presets(
         env_ids: Env ids; None is the training env with its training ``env_kwargs``.
         episodes: Episodes per env.
         seed: Env ``i`` of every env id is seeded ``seed + i``.
-        greedy: The distribution's mode (argmax, a Gaussian's mean) instead of sampling.
+        greedy: The distribution's mode (argmax, a Gaussian's mean); by default actions are
+            sampled from the policy.
         num_envs: Envs stepped in parallel.
         env_kwargs: Overrides applied to every env (e.g. ``{"goal_length": 4}``), or a list
             of them: every env then runs once with each (e.g. ``[{"goal_length": 4},

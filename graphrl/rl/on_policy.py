@@ -375,6 +375,13 @@ class OnPolicyModule(LightningModule, ABC):
     # ------------------------------------------------------------------ logging
 
     def _log_iteration(self, metrics: dict[str, Tensor], learning_rate: float) -> None:
+        """Log one iteration's scalars against env steps, for every logger and ``metrics.csv``.
+
+        Lightning takes a logged ``step`` as the loggers' step, so TensorBoard, CSV, W&B and
+        MLflow all plot against env steps (as CleanRL does) and runs with different
+        ``num_envs`` share one axis; Lightning loggers write from rank 0 only. The row is kept
+        in :attr:`iteration_metrics` for :class:`~graphrl.callbacks.MetricsCSV`.
+        """
         assert self.collector is not None
         episodes = self.collector.episodes.pop()
         # One collective per iteration, on every rank, even with no finished episode.
@@ -396,7 +403,17 @@ class OnPolicyModule(LightningModule, ABC):
         if solved_count > 0:
             logged["charts/solve_rate"] = solved_sum / solved_count
             self.log("solve", solved_sum / solved_count, prog_bar=True, logger=False, batch_size=1)
+        self.iteration_metrics = self._iteration_row(logged)
+        # ``step``: the x-axis of every logger (Lightning pops it from the logged scalars).
+        logged["step"] = float(self.env_steps)
         self.log_dict(logged, on_step=True, on_epoch=False, batch_size=1)
+
+    def _iteration_row(self, logged: Mapping[str, Tensor | float]) -> dict[str, float]:
+        """``{"env_steps", "iteration", **logged}`` as plain numbers (one ``metrics.csv`` row)."""
+        row: dict[str, float] = {"env_steps": self.env_steps, "iteration": self.iteration}
+        for key, value in logged.items():
+            row[key] = float(value.item() if isinstance(value, Tensor) else value)
+        return row
 
     # ------------------------------------------------------------------ evaluation
 
@@ -405,7 +422,7 @@ class OnPolicyModule(LightningModule, ABC):
         env_id: str | None = None,
         episodes: int = 100,
         seed: int = 0,
-        greedy: bool = True,
+        greedy: bool = False,
         num_envs: int = 8,
         **env_kwargs: Any,
     ) -> dict[str, float]:
@@ -416,7 +433,9 @@ class OnPolicyModule(LightningModule, ABC):
                 ones given here) by default.
             episodes: Episodes to run.
             seed: Env ``i`` is seeded ``seed + i``.
-            greedy: Take the argmax action; otherwise sample from the policy.
+            greedy: Take the argmax action. By default actions are sampled from the policy, as
+                in training, in ``graphrl evaluate`` (``--greedy`` to change) and in the
+                published results.
             num_envs: Envs stepped in parallel (at most ``episodes``).
             **env_kwargs: Keyword arguments for the env.
 

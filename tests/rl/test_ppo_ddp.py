@@ -9,6 +9,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from graphrl.callbacks import MetricsCSV
 from graphrl.rl import PPO
 
 
@@ -56,7 +57,8 @@ def test_ppo_ddp_two_ranks(tmp_path: Path) -> None:
         enable_model_summary=False,
         log_every_n_steps=1,
         max_epochs=1,
-        callbacks=[RecordRank(tmp_path)],
+        callbacks=[RecordRank(tmp_path), MetricsCSV()],
+        default_root_dir=str(tmp_path),
     )
     trainer.fit(model)
     rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
@@ -69,6 +71,10 @@ def test_ppo_ddp_two_ranks(tmp_path: Path) -> None:
     assert rank0["logged"]["train/env_steps"] == 128
     # Episode statistics are reduced over ranks, so every rank logs the same figures.
     assert rank0["logged"]["charts/episodic_length"] == rank1["logged"]["charts/episodic_length"]
+    # The history is written once, by rank 0, on the env-step axis of the whole run.
+    rows = (tmp_path / MetricsCSV.FILENAME).read_text().splitlines()
+    assert rows[0].startswith("env_steps,iteration,")
+    assert [row.split(",")[:2] for row in rows[1:]] == [["64", "1"], ["128", "2"]]
     for a, b in zip(rank0["params"], rank1["params"]):
         assert torch.equal(a, b)
     assert any(not torch.equal(a, init) for a, init in zip(rank0["params"], initial))

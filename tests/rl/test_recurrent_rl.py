@@ -204,8 +204,9 @@ def test_recurrent_ppo_learns_to_recall_a_cue_a_feed_forward_policy_cannot(
     feed_forward = PPO(CUE_RECALL, env_kwargs=env, **budget)
     for model in (recurrent, feed_forward):
         make_trainer().fit(model)
-    assert recurrent.evaluate(episodes=64)["solve_rate"] >= 0.95
-    assert feed_forward.evaluate(episodes=64)["solve_rate"] <= 0.75  # at most 1/2 + noise
+    assert recurrent.evaluate(episodes=64, greedy=True)["solve_rate"] >= 0.95
+    # at most 1/2 + noise
+    assert feed_forward.evaluate(episodes=64, greedy=True)["solve_rate"] <= 0.75
 
 
 def test_cue_recall_distractors_are_unchanging_walls_beside_the_cue() -> None:

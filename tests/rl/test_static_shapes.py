@@ -194,12 +194,12 @@ def test_bf16_autocast_run_learns(make_trainer) -> None:
                 total_timesteps=16384, learning_rate=3e-3)  # fmt: skip
     dtypes: list[torch.dtype] = []
     model.policy.register_forward_hook(lambda _m, _i, out: dtypes.append(out[0].dtype))
-    untrained = model.evaluate(episodes=32)
+    untrained = model.evaluate(episodes=32, greedy=True)
     make_trainer(precision="bf16-mixed").fit(model)
     assert torch.bfloat16 in dtypes  # autocast was on for the policy's matmuls
-    optimal = evaluate_policy(CorridorOracle(), "toy_envs:Corridor-v0", episodes=32,
+    optimal = evaluate_policy(CorridorOracle(), "toy_envs:Corridor-v0", episodes=32, greedy=True,
                               env_kwargs=kwargs)  # fmt: skip
-    result = model.evaluate(episodes=32)
+    result = model.evaluate(episodes=32, greedy=True)
     assert untrained["mean_length"] > optimal.lengths.mean()
     assert result["solve_rate"] == 1.0
     assert next(model.policy.parameters()).dtype == torch.float32  # master weights stay fp32
