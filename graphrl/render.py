@@ -32,10 +32,10 @@ from torch import nn
 
 from graphrl.envs import ObservationDrawer, make_env
 from graphrl.envs.drawing import EntityView
+from graphrl.graphs.observations import GraphObs, ObsDict
 from graphrl.models.distributions import ActionSpec
 from graphrl.models.frame_attention import FrameAttention, declares_attention
 from graphrl.nn.recurrent import State
-from graphrl.rl.observations import GraphObs, ObsDict
 from graphrl.rl.recurrent import is_recurrent
 from graphrl.viz import figure_to_array, plt
 

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-POLICY = "--model.init_args.policy.init_args."
+POLICY = "--model.init_args.policy.init_args.backbone.init_args."
 GRID = [f"{POLICY}encoder=grid", f"{POLICY}encoder_kwargs={{}}"]  # grid topologies need cells
 
 
@@ -236,10 +236,11 @@ def random_solve_rate(env_id: str, episodes: int, seed: int) -> float:
     drawn from torch's generator seeded ``seed``: the same figure on every run)."""
     import torch
 
+    from graphrl.envs.vector import env_spaces
     from graphrl.rl.evaluation import evaluate_policy
-    from graphrl.rl.rollout import env_spaces
 
-    _, num_actions = env_spaces(env_id, {})
+    _, actions = env_spaces(env_id, {})
+    num_actions = int(actions.n)
     torch.manual_seed(seed)
     stats = evaluate_policy(_uniform_policy(num_actions), env_id, episodes, seed=seed)
     return float(stats.solved.mean())

@@ -40,7 +40,7 @@ def test_example_package_trains_two_iterations_and_evaluates(tmp_path: Path) -> 
     ckpt = next(tmp_path.rglob("*.ckpt"))
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     assert state["on_policy"]["iteration"] == 2
-    policy = state["hyper_parameters"]["policy"]["init_args"]
+    policy = state["hyper_parameters"]["policy"]["init_args"]["backbone"]["init_args"]
     assert policy["topology"] == ["custom_env.topology.NearestInPlane", "complete"]
     # the checkpoint evaluates on fresh levels of the user's env (in this process: one CLI
     # start-up is enough for the suite)

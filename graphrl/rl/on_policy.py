@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from graphrl.checks import check_in_unit, check_positive
 from graphrl.envs.vector import env_seeds, env_spaces, make_vector_env
+from graphrl.models.agent import ActorCritic
 from graphrl.models.distributions import ActionSpec
 from graphrl.rl.evaluation import evaluate_policy
 from graphrl.rl.functional import compute_gae, explained_variance
@@ -51,31 +52,56 @@ _UNSTORED = "not stored in hparams: "
 class OnPolicyModule(LightningModule, ABC):
     """Base LightningModule: envs, rollouts, GAE, optimisation plumbing, logging, evaluation.
 
-    Subclasses implement :meth:`update`. Arguments are documented on the subclasses (PPO, A2C),
-    which the CLI reads.
+    Subclasses implement :meth:`update` and restate only the arguments whose defaults differ
+    (PPO: none; A2C: SB3's); the rest reach this class through ``**kwargs``, which the CLI
+    resolves against this signature. Defaults are CleanRL's PPO settings.
+
+    Args:
+        env_id: Environment id (``graphrl/BoxWorld-...``, ``MiniGrid-...``, a gymnasium id, or
+            ``module:EnvId`` for an env your module registers).
+        policy: Policy factory ``policy(observation_space, action_space) -> nn.Module``; in YAML
+            a ``class_path`` with the policy's own ``init_args``. Default: the relational agent
+            :class:`graphrl.models.ActorCritic`.
+        env_kwargs: Keyword arguments for every env.
+        num_envs: Parallel envs per rank.
+        num_steps: Steps per env and rollout.
+        total_timesteps: Env steps of the whole run (all ranks); sets the number of iterations.
+        gamma: Discount factor.
+        gae_lambda: GAE lambda (1.0 = n-step returns).
+        norm_adv: Normalise advantages (per minibatch in PPO, per rollout in A2C).
+        ent_coef: Entropy bonus coefficient.
+        vf_coef: Value loss coefficient.
+        max_grad_norm: Global gradient-norm clip (None: no clipping).
+        learning_rate: Optimizer learning rate.
+        anneal_lr: Decay the learning rate linearly to 0 over the run.
+        optimizer: ``adam`` or ``rmsprop`` (alpha 0.99).
+        optimizer_eps: Optimizer epsilon.
+        seed: Seed of the envs (env ``i`` of rank ``r``: ``seed + r * num_envs + i``) and
+            of the minibatch shuffling.
+        vector_mode: ``sync`` (envs in this process) or ``async`` (a process per env).
+        compile: Run the update's policy forward and backward through ``torch.compile``.
     """
 
     def __init__(
         self,
-        *,
-        policy: PolicyFactory,
         env_id: str,
-        env_kwargs: dict[str, Any] | None,
-        num_envs: int,
-        num_steps: int,
-        total_timesteps: int,
-        gamma: float,
-        gae_lambda: float,
-        norm_adv: bool,
-        ent_coef: float,
-        vf_coef: float,
-        max_grad_norm: float | None,
-        learning_rate: float,
-        anneal_lr: bool,
-        optimizer: OptimizerName,
-        optimizer_eps: float,
-        seed: int,
-        vector_mode: Literal["sync", "async"],
+        policy: PolicyFactory = ActorCritic,
+        env_kwargs: dict[str, Any] | None = None,
+        num_envs: int = 8,
+        num_steps: int = 128,
+        total_timesteps: int = 500_000,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        norm_adv: bool = True,
+        ent_coef: float = 0.01,
+        vf_coef: float = 0.5,
+        max_grad_norm: float | None = 0.5,
+        learning_rate: float = 2.5e-4,
+        anneal_lr: bool = True,
+        optimizer: OptimizerName = "adam",
+        optimizer_eps: float = 1e-5,
+        seed: int = 1,
+        vector_mode: Literal["sync", "async"] = "sync",
         compile: bool = False,
     ) -> None:
         super().__init__()

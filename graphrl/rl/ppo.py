@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from graphrl.rl.functional import normalize_advantages, ppo_policy_loss, value_loss
-from graphrl.rl.on_policy import OnPolicyModule, OptimizerName
-from graphrl.rl.policies import MLPPolicy, PolicyFactory
+from graphrl.rl.on_policy import OnPolicyModule
 from graphrl.rl.recurrent import SequenceBatch, is_recurrent
 from graphrl.rl.rollout import Transitions
 
@@ -24,80 +23,27 @@ class PPO(OnPolicyModule):
 
     Args:
         env_id: Environment id (``graphrl/BoxWorld-...``, ``MiniGrid-...`` or a gymnasium id).
-        policy: Policy factory ``policy(observation_space, num_actions) -> nn.Module``; in YAML a
-            ``class_path`` with the policy's own ``init_args``.
-        env_kwargs: Keyword arguments for every env.
-        num_envs: Parallel envs per rank.
-        num_steps: Steps per env and rollout.
-        total_timesteps: Env steps of the whole run (all ranks); sets the number of iterations.
-        gamma: Discount factor.
-        gae_lambda: GAE lambda.
         update_epochs: Passes over each rollout.
-        num_minibatches: Minibatches per pass.
-        norm_adv: Normalise advantages per minibatch.
+        num_minibatches: Minibatches per pass (a recurrent policy's minibatch is a set of envs).
         clip_coef: Surrogate clipping coefficient.
         clip_vloss: Clip the value loss with ``clip_coef`` as well.
-        ent_coef: Entropy bonus coefficient.
-        vf_coef: Value loss coefficient.
-        max_grad_norm: Global gradient-norm clip (None: no clipping).
         target_kl: Stop the update epochs early once the approximate KL exceeds it.
-        learning_rate: Optimizer learning rate.
-        anneal_lr: Decay the learning rate linearly to 0 over the run.
-        optimizer: ``adam`` or ``rmsprop``.
-        optimizer_eps: Optimizer epsilon.
-        seed: Seed of the envs (env ``i`` of rank ``r``: ``seed + r * num_envs + i``) and shuffling.
-        vector_mode: ``sync`` (envs in this process) or ``async`` (a process per env).
-        compile: Run the update's policy forward and backward through ``torch.compile``.
+        **kwargs: Every argument of :class:`~graphrl.rl.on_policy.OnPolicyModule` (``policy``,
+            ``num_envs``, ``num_steps``, ``learning_rate``, ...), with its defaults.
     """
 
     def __init__(
         self,
         env_id: str,
-        policy: PolicyFactory = MLPPolicy,
-        env_kwargs: dict[str, Any] | None = None,
-        num_envs: int = 8,
-        num_steps: int = 128,
-        total_timesteps: int = 500_000,
-        gamma: float = 0.99,
-        gae_lambda: float = 0.95,
         update_epochs: int = 4,
         num_minibatches: int = 4,
-        norm_adv: bool = True,
         clip_coef: float = 0.2,
         clip_vloss: bool = True,
-        ent_coef: float = 0.01,
-        vf_coef: float = 0.5,
-        max_grad_norm: float | None = 0.5,
         target_kl: float | None = None,
-        learning_rate: float = 2.5e-4,
-        anneal_lr: bool = True,
-        optimizer: OptimizerName = "adam",
-        optimizer_eps: float = 1e-5,
-        seed: int = 1,
-        vector_mode: Literal["sync", "async"] = "sync",
-        compile: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            policy=policy,
-            env_id=env_id,
-            env_kwargs=env_kwargs,
-            num_envs=num_envs,
-            num_steps=num_steps,
-            total_timesteps=total_timesteps,
-            gamma=gamma,
-            gae_lambda=gae_lambda,
-            norm_adv=norm_adv,
-            ent_coef=ent_coef,
-            vf_coef=vf_coef,
-            max_grad_norm=max_grad_norm,
-            learning_rate=learning_rate,
-            anneal_lr=anneal_lr,
-            optimizer=optimizer,
-            optimizer_eps=optimizer_eps,
-            seed=seed,
-            vector_mode=vector_mode,
-            compile=compile,
-        )
+        super().__init__(env_id=env_id, **kwargs)
+        num_envs = self.hparams.num_envs
         if update_epochs < 1:
             raise ValueError(f"update_epochs must be >= 1, got {update_epochs}")
         if not 1 <= num_minibatches <= self.batch_size:

@@ -132,8 +132,27 @@ def _run_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> in
     return ran
 
 
+@pytest.fixture
+def _registries() -> Iterator[None]:
+    """A page's ``gym.register`` calls and registered parts stay on the page (its
+    ``Corridor-v0`` is not the RL tests' toy env; its topology ``ring`` is gone after it)."""
+    import gymnasium as gym
+
+    from graphrl.registry import Registry
+
+    saved = dict(gym.registry)
+    parts = {kind: dict(registry._entries) for kind, registry in Registry.all().items()}
+    yield
+    gym.registry.clear()
+    gym.registry.update(saved)
+    for kind, registry in Registry.all().items():
+        registry._entries = parts.get(kind, {})
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_page_code_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_page_code_runs(
+    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _registries: None
+) -> None:
     _run_page(page, tmp_path, monkeypatch)
 
 

@@ -76,7 +76,7 @@ def test_wheel_installs_in_a_fresh_venv_and_runs_graphrl_help(dist: Path, tmp_pa
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         metadata = zf.read(f"graphrl-{graphrl.__version__}.dist-info/METADATA").decode()
-    assert "graphrl/models/actor_critic.py" in names and "datamodules/base.py" in names
+    assert "graphrl/models/agent.py" in names and "datamodules/base.py" in names
     assert f"Version: {graphrl.__version__}" in metadata
     assert "License-Expression: MIT" in metadata
 

@@ -11,7 +11,7 @@ from toy_envs import CorridorOracle
 
 from graphrl.models import GraphActorCritic
 from graphrl.nn import ProcessorConfig
-from graphrl.rl import A2C, PPO, OnPolicyModule, evaluate_policy
+from graphrl.rl import A2C, PPO, MLPPolicy, OnPolicyModule, evaluate_policy
 
 CORRIDOR = "toy_envs:Corridor-v0"
 COUNTDOWN = "toy_envs:Countdown-v0"
@@ -52,6 +52,7 @@ def test_a2c_learns_the_corridor(make_trainer) -> None:
     kwargs = {"length": 8}
     model = A2C(
         CORRIDOR,
+        policy=MLPPolicy,
         env_kwargs=kwargs,
         num_envs=8,
         num_steps=8,

@@ -8,6 +8,7 @@ import pytest
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LightningCLI
 
+from graphrl.models import ActorCritic
 from graphrl.rl import A2C, PPO, CNNPolicy, MLPPolicy
 
 CONFIG = """
@@ -81,7 +82,7 @@ def test_subclass_mode_picks_the_algorithm() -> None:
         subclass_mode_model=True,
     )
     assert isinstance(parsed.model, PPO) and parsed.model.hparams.clip_coef == 0.1
-    assert isinstance(parsed.model.policy, MLPPolicy)  # the default factory
+    assert isinstance(parsed.model.policy, ActorCritic)  # the default factory: the one agent
 
 
 def test_unknown_hyperparameter_is_rejected() -> None:

@@ -16,11 +16,11 @@ from lightning.pytorch.loggers import Logger
 
 from graphrl.callbacks import AttentionPictures
 from graphrl.envs import ObservationDrawer, make_env
+from graphrl.envs.vector import env_spaces
 from graphrl.models import GraphActorCritic
 from graphrl.nn import ProcessorConfig
 from graphrl.render import entity_figure, frame_figure, render_episode
 from graphrl.rl import PPO
-from graphrl.rl.rollout import env_spaces
 
 HEADS = 2
 ENVS = {
