@@ -8,8 +8,9 @@ every slot and every input, inputs receive nothing) that is exactly the layer's 
 slots. Run this way a step is one batched ``scaled_dot_product_attention`` with no graph
 object built, and an unroll projects all the inputs of the sequence (their keys, values and
 gate terms) in one matmul before the recurrence. The recurrence runs one step per time step
-with autograd; ``compile_steps=True`` puts the step through ``torch.compile`` (public APIs only:
-no hand-written backward, nothing that depends on torch's private operators).
+with autograd; ``compile_steps=True`` puts the whole recurrence through ``torch.compile``
+(public APIs only: no hand-written backward, nothing that depends on torch's private
+operators).
 
 The input of a step is one vector (the paper) or a *set* of ``K`` entity vectors with a mask
 (what an entity agent sees); the gates read the masked mean of the projected inputs.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -52,10 +54,11 @@ class RelationalMemoryCore(RecurrentCore):
         gate_style: ``unit`` (a gate per slot unit), ``memory`` (one per slot) or ``none``.
         forget_bias: Added to the forget gate's pre-activation (remember by default).
         input_bias: Added to the input gate's pre-activation.
-        compile_steps: Run the step of :meth:`unroll` through ``torch.compile`` (its forward
-            and backward each become one generated kernel sequence; needs a C++ compiler on
-            CPU; each new batch size compiles once; falls back to eager with a warning if
-            compiling fails). The numbers agree with eager to float rounding.
+        compile_steps: Run the recurrence of :meth:`unroll` (all its steps) through
+            ``torch.compile``: forward and backward each become one generated kernel sequence.
+            Needs a C++ compiler on CPU; each new sequence length and batch size compiles once;
+            falls back to eager with a warning if compiling fails. The numbers agree with
+            eager to float rounding.
 
     Shapes:
         x: ``[B, input_size]`` or a set ``[B, K, input_size]`` with mask ``[B, K]``;
@@ -93,7 +96,7 @@ class RelationalMemoryCore(RecurrentCore):
         self.forget_bias = forget_bias
         self.input_bias = input_bias
         self.compile_steps = compile_steps
-        self._compiled_update: Callable[..., Tensor] | None = None
+        self._compiled: Callable[..., tuple[Tensor, Tensor]] | None = None
         self.input_proj = nn.Linear(input_size, self.mem_size)
         self.blocks = nn.ModuleList(
             [AttentionLayer(self.mem_size, heads=heads) for _ in range(num_blocks)]
@@ -270,29 +273,42 @@ class RelationalMemoryCore(RecurrentCore):
         xs, mask = self._as_set(xs, mask, lead=2)
         inputs = self.input_proj(xs)  # [T, B, K, D]: the whole sequence in one matmul
         kvs, gate_x = self._project_inputs(inputs, mask)
-        (memory,) = state
-        update = self._step_update()
+        recurrence = self._compiled_recurrence() if self.compile_steps else self._recurrence
+        outputs, memory = recurrence(state[0], kvs, gate_x, starts, mask)
+        return outputs, (memory,)
+
+    def _recurrence(
+        self,
+        memory: Tensor,
+        kvs: list[Tensor],
+        gate_x: Tensor,
+        starts: Tensor | None,
+        mask: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
+        """The steps of :meth:`unroll` after the input projections: ``(outputs [T, B, S * D],
+        last memory [B, S, D])`` from ``memory [B, S, D]``, keys/values ``[T, B, K, D]`` per
+        block and the gates' input terms ``[T, B, 2 G]``."""
+        steps = kvs[0].shape[0]
         # unbind once: indexing [t] per step would make autograd fill a [T, ...] zero gradient
         # per step (quadratic in T); unbind's backward is a single stack.
         kv_steps = list(zip(*(kv.unbind(0) for kv in kvs)))
-        gate_steps = gate_x.unbind(0) if gate_x.numel() else [gate_x] * xs.shape[0]
-        mask_steps = [None] * xs.shape[0] if mask is None else mask.unbind(0)
+        gate_steps = gate_x.unbind(0) if gate_x.numel() else [gate_x] * steps
+        mask_steps = [None] * steps if mask is None else mask.unbind(0)
         outputs = []
-        for t in range(xs.shape[0]):  # the recurrence: one step per time step
+        for t in range(steps):  # the recurrence: one step per time step
             if starts is not None:
                 (memory,) = self.reset((memory,), starts[t])
-            memory = update(memory, list(kv_steps[t]), gate_steps[t], mask_steps[t])
+            memory = self._update(memory, list(kv_steps[t]), gate_steps[t], mask_steps[t])
             outputs.append(memory.flatten(1))
-        return torch.stack(outputs), (memory,)
+        return torch.stack(outputs), memory
 
-    def _step_update(self) -> Callable[..., Tensor]:
-        """:meth:`_update`, through ``torch.compile`` when ``compile_steps`` (built once)."""
-        if not self.compile_steps:
-            return self._update
-        if self._compiled_update is None:
-            compiled = torch.compile(self._update, dynamic=False)
+    def _compiled_recurrence(self) -> Callable[..., tuple[Tensor, Tensor]]:
+        """:meth:`_recurrence` through ``torch.compile`` (built once; one graph per sequence
+        length and batch size), or eagerly with a warning when compiling fails."""
+        if self._compiled is None:
+            compiled = torch.compile(self._recurrence, dynamic=False)
 
-            def update(*args: object) -> Tensor:
+            def recurrence(*args: Any) -> tuple[Tensor, Tensor]:
                 try:
                     return compiled(*args)
                 except Exception as exc:  # no compiler, unsupported backend: stay correct
@@ -302,11 +318,11 @@ class RelationalMemoryCore(RecurrentCore):
                         "(set compile_steps=false to silence this)",
                         stacklevel=2,
                     )
-                    self._compiled_update = self._update
-                    return self._update(*args)
+                    self._compiled = self._recurrence
+                    return self._recurrence(*args)
 
-            self._compiled_update = update
-        return self._compiled_update
+            self._compiled = recurrence
+        return self._compiled
 
     def forward(
         self, x: Tensor, memory: Tensor | None = None, mask: Tensor | None = None
