@@ -300,6 +300,28 @@ def _class_keys(class_path: str) -> list[str]:
     return sorted(k for k in keys if k != "help" and not k.endswith(".help"))
 
 
+def _earlier_argument_hint(class_path: str, key: str, fuzzy: bool = False) -> str:
+    """What to write instead of ``key``, an argument (or value form) of an earlier release.
+
+    A class declares them in ``earlier_arguments``, ``{name: hint}``; ``{option}`` in a hint
+    stands for the key, its first part spelt as declared (with ``fuzzy``, a misspelt earlier
+    argument is recognised too). ``""`` when the class declares nothing for ``key``.
+    """
+    import importlib
+
+    module_name, _, class_name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except Exception:
+        return ""
+    hints = getattr(cls, "earlier_arguments", None) or {}
+    head, dot, rest = key.partition(".")
+    name = head if head in hints else (closest(head, hints) if fuzzy else None)
+    if name is None:
+        return ""
+    return hints[name].replace("{option}", f"{name}{dot}{rest}")
+
+
 def _parser_keys(parser: Any) -> list[str]:
     """Every ``--key`` an (argparse / jsonargparse) parser accepts, without the dashes."""
     keys = {s[2:] for a in parser._actions for s in a.option_strings if s.startswith("--")}
@@ -313,12 +335,14 @@ def _unknown_option_line(option: str, class_path: str, chain: list[str], argv: l
     given = _users_flag(prefix + option, argv)
     where = f"--{given}" if given else f"{prefix}{option} (in the --config file)"
     line = f"unknown option {where}: {class_path} takes no argument {option!r}"
-    if match:
+    hint = _earlier_argument_hint(class_path, option)
+    if not hint and match:
         suggestion = given[: len(given) - len(option)] + match if given else prefix + match
-        line += f"; did you mean --{suggestion}?"
-    else:
-        line += f"; see `graphrl fit --{prefix}help {class_path}`"
-    return line
+        return f"{line}; did you mean --{suggestion}?"
+    hint = hint or _earlier_argument_hint(class_path, option, fuzzy=True)
+    if hint:
+        return f"{line}; {hint}"
+    return f"{line}; see `graphrl fit --{prefix}help {class_path}`"
 
 
 def parse_error_line(message: str, parser: Any, argv: list[str]) -> str:
@@ -356,7 +380,9 @@ def parse_error_line(message: str, parser: Any, argv: list[str]) -> str:
         flag = f"--{given}" if given else f"{key} (in the --config file)"
         value = expected[-1].group(2) or _users_value(given, argv)
         got = f", got {value.strip()!r}" if value else ""
-        return f"{flag} expects {_type_name(expected[-1].group(1))}{got}"
+        hint = _earlier_argument_hint(class_paths[-1], chain[-1]) if class_paths else ""
+        hint = f"; {hint}" if hint else ""
+        return f"{flag} expects {_type_name(expected[-1].group(1))}{got}{hint}"
     if "unrecognized arguments" in message:
         known = _parser_keys(parser)
         for key in _flag_keys(argv):

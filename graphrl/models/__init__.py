@@ -9,7 +9,7 @@ from graphrl.models.action_heads import (
     build_action_head,
 )
 from graphrl.models.agent import ActorCritic
-from graphrl.models.backbones import BackboneOutput, GraphBackbone, LSTMBackbone, MLPBackbone
+from graphrl.models.backbones import BackboneOutput, GraphBackbone
 from graphrl.models.distributions import ActionSpec
 from graphrl.models.heads import LabelHead, PointerHead
 from graphrl.models.legacy import GraphActorCritic, MottAttentionAgent, RecurrentActorCritic
@@ -19,9 +19,18 @@ from graphrl.models.policy_backbones import (
     ObservationLayout,
     RelationalBackbone,
 )
+from graphrl.models.recurrent_backbone import RecurrentBackbone
 from graphrl.models.relational_classifier import RelationalClassifier
+from graphrl.models.set_backbones import (
+    SET_BACKBONES,
+    LSTMBackbone,
+    MLPBackbone,
+    SetBackbone,
+    SetSpec,
+)
 
 __all__ = [
+    "SET_BACKBONES",
     "ActionSpec",
     "ActorCritic",
     "BackboneOutput",
@@ -40,7 +49,10 @@ __all__ = [
     "PointerActionHead",
     "PointerHead",
     "RecurrentActorCritic",
+    "RecurrentBackbone",
     "RelationalBackbone",
     "RelationalClassifier",
+    "SetBackbone",
+    "SetSpec",
     "build_action_head",
 ]

@@ -224,13 +224,6 @@ class RelationalBackbone(GraphBackbone):
         self.grid_hw = tuple(observation_space.shape[:2]) if layout.kind == "grid" else None
 
     @property
-    def returns_attention(self) -> bool:
-        """Whether the processor has layers that give attention weights."""
-        return bool(getattr(self.processor, "returns_attention", False)) and bool(
-            len(self.processor.layers)
-        )
-
-    @property
     def global_node(self) -> bool:
         """Whether the encoder appends a global node after the entities."""
         return bool(getattr(self.encoder, "global_node", False))

@@ -1,10 +1,10 @@
-"""Supervised relational reasoning as a LightningModule: encoder -> topology -> processor ->
-readout -> head, every part chosen in config."""
+"""Supervised relational reasoning as a LightningModule: an injected backbone (the relational
+pipeline or a baseline) -> an answer head, every part chosen in config."""
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
@@ -15,14 +15,17 @@ from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 
 from graphrl.checks import check_positive
-from graphrl.models.backbones import BackboneOutput, GraphBackbone, LSTMBackbone, MLPBackbone
+from graphrl.models.backbones import BackboneOutput
 from graphrl.models.heads import LabelHead, PointerHead
-from graphrl.models.recurrent_backbone import RecurrentBackbone
-from graphrl.nn import ProcessorConfig, QuestionInput
+from graphrl.models.set_backbones import SetBackbone, SetBackboneFactory, SetSpec
+from graphrl.nn import QuestionInput
 from graphrl.nn.hypernetwork import QUESTION_INPUTS
 
-BACKBONES = ("graph", "mlp", "lstm", "rmc")
 ANSWERS = ("label", "pointer")
+BACKBONE_FORM = (
+    "backbone: {class_path: graphrl.models.SetBackbone, init_args: {channels: 64, topology: "
+    "complete, ...}} (baselines: graphrl.models.MLPBackbone, LSTMBackbone, RecurrentBackbone)"
+)
 
 
 def default_optimizer(params) -> torch.optim.Optimizer:
@@ -71,14 +74,21 @@ class WarmupCosineLR(LambdaLR):
 
 
 class RelationalClassifier(L.LightningModule):
-    """Answers questions about entity sets (Nth-farthest, Sort-of-CLEVR).
+    """Answers questions about entity sets (Nth-farthest, Sort-of-CLEVR): ``[question input]
+    -> backbone -> answer head``.
 
     Sizes the data decides (``num_features``, ``num_classes``, ``max_entities``, ``pos_dim``,
-    ``answer``, ``question_types``) are linked from the DataModule by the CLI, never written in
-    YAML. Everything else is a swap from the command line, e.g. ``--model.topology=knn
-    --model.topology_kwargs='{k: 3}' --model.processor.layer=gcn`` (from a config whose
-    processor uses attention-only knobs, also ``--model.processor.edge_features=none
-    --model.processor.layer_kwargs='{}'``).
+    ``answer``, ``question_types``, ``question_dim``) are linked from the DataModule by the CLI,
+    never written in YAML; the backbone is built from them (``backbone(SetSpec)``). The backbone
+    is injected with its own arguments, e.g. in YAML::
+
+        backbone:
+          class_path: graphrl.models.SetBackbone
+          init_args: {channels: 64, topology: complete, processor: {layer: attention}}
+
+    and every part of it is a swap from the command line, e.g.
+    ``--model.backbone.init_args.topology=knn --model.backbone.init_args.topology_kwargs='{k: 3}'
+    --model.backbone.init_args.processor.layer=gcn``.
 
     Args:
         num_features: Entity feature width ``F`` (linked from the data).
@@ -87,29 +97,47 @@ class RelationalClassifier(L.LightningModule):
         pos_dim: Coordinate width of entities (linked).
         answer: ``label`` (class over a fixed vocabulary) or ``pointer`` (an entity; linked).
         question_types: Names of question types, for per-type accuracy (linked).
-        backbone: ``graph`` (the relational pipeline), ``mlp`` or ``lstm`` (baselines), or
-            ``rmc`` (a Relational Memory Core reading the entities one per step).
-        channels: Entity width ``D``.
-        encoder: Encoder name for the graph backbone (``vectors`` for sets).
-        encoder_kwargs: Extra encoder arguments (e.g. ``{hidden_channels: 128}``).
-        topology: Topology name (``complete``, ``self`` = DeepSets, ``knn``, ``radius``, ...).
-        topology_kwargs: Topology arguments (``{k: 3}`` for knn, ``{r: 0.5}`` for radius).
-        processor: Layer type, depth, edge features (``--model.processor.layer=gcn``);
-            ``layer_kwargs: {edge_values: true}`` lets attention messages carry edge features.
-        readout: ``max``, ``mean``, ``sum`` or ``attention``.
+        backbone: ``backbone(spec)``, ``spec`` a :class:`~graphrl.models.SetSpec` of the sizes
+            above: :class:`~graphrl.models.SetBackbone` (the relational pipeline, default),
+            :class:`~graphrl.models.MLPBackbone` or :class:`~graphrl.models.LSTMBackbone`
+            (baselines), :class:`~graphrl.models.RecurrentBackbone` (a recurrent core reading
+            the entities one per step), or a class path of your own.
         head_hidden: Hidden width of the answer head.
         optimizer: Optimiser factory (``--optimizer`` style ``class_path``/``init_args``).
         scheduler: Optional LR scheduler factory, e.g. ``WarmupCosineLR``.
         scheduler_interval: Step the scheduler every optimizer ``step`` (the data are endless
             streams, so steps are the natural clock) or every ``epoch``.
         attention_maps: Log first/last-layer attention maps of a fixed validation batch to
-            TensorBoard at each validation (attention processors only).
+            TensorBoard at each validation (backbones that return attention only).
         question_dim: Width of the batch's separate question view ``question: [B, Q]``
             (linked; 0: the question is inside the entity features).
         question_input: How a separate question enters: ``concat`` (to every entity) or
-            ``hyper`` (it generates the weights of the first entity layer, a hypernetwork).
-        core_kwargs: Arguments of the ``rmc`` backbone's core (``mem_slots``, ``heads``, ...).
+            ``hyper`` (it generates the weights of a first entity layer, a hypernetwork); the
+            backbone reads the result.
+        question_hidden: Output width of the ``hyper`` question layer (the backbone's input
+            width ``F`` then).
     """
+
+    earlier_arguments: ClassVar[dict[str, str]] = {
+        name: "it is an argument of the backbone: --model.backbone.{option}, in YAML "
+        + BACKBONE_FORM
+        for name in (
+            "channels",
+            "encoder",
+            "encoder_kwargs",
+            "topology",
+            "topology_kwargs",
+            "processor",
+            "readout",
+            "readout_kwargs",
+        )
+    } | {
+        "backbone": f"the backbone is a class with its own arguments: {BACKBONE_FORM}",
+        "core_kwargs": "the core is an argument of the sequence backbone: backbone: {class_path: "
+        "graphrl.models.RecurrentBackbone, init_args: {core: {class_path: "
+        "graphrl.nn.RelationalMemoryCore, init_args: {mem_slots: 4, ...}}}}",
+    }
+    """Arguments of earlier releases and what to write instead (the CLI's error line for them)."""
 
     def __init__(
         self,
@@ -119,14 +147,7 @@ class RelationalClassifier(L.LightningModule):
         pos_dim: int = 16,
         answer: str = "label",
         question_types: list[str] | None = None,
-        backbone: str = "graph",
-        channels: int = 64,
-        encoder: str = "vectors",
-        encoder_kwargs: dict[str, Any] | None = None,
-        topology: str = "complete",
-        topology_kwargs: dict[str, Any] | None = None,
-        processor: ProcessorConfig = ProcessorConfig(),  # noqa: B008 (a dataclass, not a module)
-        readout: str = "max",
+        backbone: SetBackboneFactory = SetBackbone,
         head_hidden: int = 128,
         optimizer: OptimizerCallable = default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
@@ -134,13 +155,14 @@ class RelationalClassifier(L.LightningModule):
         attention_maps: bool = True,
         question_dim: int = 0,
         question_input: str = "concat",
-        core_kwargs: dict[str, Any] | None = None,
+        question_hidden: int = 64,
     ) -> None:
         super().__init__()
-        check_positive(channels=channels, head_hidden=head_hidden)
-        if backbone not in BACKBONES:
+        check_positive(head_hidden=head_hidden, question_hidden=question_hidden)
+        if isinstance(backbone, str) or not callable(backbone):
             raise ValueError(
-                f"unknown backbone {backbone!r}; choose one of: {', '.join(BACKBONES)}"
+                f"backbone {backbone!r} is not a backbone factory: give a class with its "
+                f"arguments, {BACKBONE_FORM}; in Python functools.partial(SetBackbone, ...)"
             )
         if answer not in ANSWERS:
             raise ValueError(f"unknown answer {answer!r}; choose one of: {', '.join(ANSWERS)}")
@@ -152,43 +174,50 @@ class RelationalClassifier(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.question_types = list(question_types or ["all"])
-        if question_input not in QUESTION_INPUTS:
-            raise ValueError(
-                f"unknown question_input {question_input!r}; choose one of: "
-                f"{', '.join(QUESTION_INPUTS)}"
-            )
-        if question_input == "hyper" and not question_dim:
-            raise ValueError(
-                "question_input='hyper' needs the question as a view of its own, but the data "
-                "gives none (question_dim=0): set --data.init_args.question_view=true"
-            )
-        self.question_in = (
-            QuestionInput(num_features, question_dim, question_input, channels)
-            if question_dim
-            else None
+        self.question_in = self._question_input(
+            num_features, question_dim, question_input, question_hidden
         )
-        if self.question_in is not None:
-            num_features = self.question_in.out_features
-        if backbone == "graph":
-            kwargs = {"in_channels": num_features, **(encoder_kwargs or {})}
-            self.backbone: nn.Module = GraphBackbone(
-                encoder, kwargs, topology, topology_kwargs, processor, readout, channels, pos_dim
-            )
-        elif backbone == "mlp":
-            self.backbone = MLPBackbone(num_features, max_entities, channels)
-        elif backbone == "rmc":
-            self.backbone = RecurrentBackbone(num_features, channels, "rmc", core_kwargs)
-        else:
-            self.backbone = LSTMBackbone(num_features, channels)
-        self.head: nn.Module = (
-            PointerHead(channels, head_hidden)
-            if answer == "pointer"
-            else LabelHead(channels, num_classes, head_hidden)
-        )
+        in_channels = num_features if self.question_in is None else self.question_in.out_features
+        self.backbone: nn.Module = backbone(SetSpec(in_channels, pos_dim, max_entities))
+        self.head: nn.Module = self._answer_head(answer, num_classes, head_hidden)
         self.loss_fn = nn.CrossEntropyLoss()
         self.metrics = nn.ModuleDict()  # "{stage}/{name}" -> MeanMetric, built in setup()
         self.samples_seen = 0
         self._fixed_batch: dict[str, Tensor] | None = None
+
+    @staticmethod
+    def _question_input(
+        num_features: int, question_dim: int, mode: str, hidden: int
+    ) -> QuestionInput | None:
+        """What feeds a separate question view to the backbone (None: there is none)."""
+        if mode not in QUESTION_INPUTS:
+            raise ValueError(
+                f"unknown question_input {mode!r}; choose one of: {', '.join(QUESTION_INPUTS)}"
+            )
+        if mode == "hyper" and not question_dim:
+            raise ValueError(
+                "question_input='hyper' needs the question as a view of its own, but the data "
+                "gives none (question_dim=0): set --data.init_args.question_view=true"
+            )
+        return QuestionInput(num_features, question_dim, mode, hidden) if question_dim else None
+
+    def _answer_head(self, answer: str, num_classes: int, hidden: int) -> nn.Module:
+        """The head the answer kind asks for, sized by what the backbone declares it gives."""
+        name = type(self.backbone).__name__
+        width = getattr(self.backbone, "out_channels", None)
+        if not isinstance(width, int):
+            raise ValueError(
+                f"backbone {name} declares no out_channels (the width of its pooled vector)"
+            )
+        if answer == "label":
+            return LabelHead(width, num_classes, hidden)
+        entities = getattr(self.backbone, "entity_channels", None)
+        if entities is None:
+            raise ValueError(
+                f"answer=pointer names an entity, but backbone {name} gives no entities "
+                "(entity_channels is None): use a backbone that does, e.g. SetBackbone"
+            )
+        return PointerHead(entities, hidden, context_channels=width)
 
     def on_fit_start(self) -> None:
         """Say where the TensorBoard logs go (``metrics.json`` is printed at the end)."""
@@ -331,8 +360,7 @@ class RelationalClassifier(L.LightningModule):
             return
         if self._trainer is not None and self.trainer.sanity_checking:
             return
-        processor = getattr(self.backbone, "processor", None)
-        if processor is None or not processor.returns_attention or not len(processor.layers):
+        if not getattr(self.backbone, "returns_attention", False):
             return
         experiment = getattr(self.logger, "experiment", None)
         if (
