@@ -75,6 +75,8 @@ def test_config_parses_instantiates_and_links_the_data_sizes(path: Path, tmp_pat
     for name in ("num_features", "num_classes", "max_entities", "pos_dim", "answer"):
         assert model.hparams[name] == getattr(dm, name), name
     assert model.question_types == dm.question_types
+    backbone = yaml.safe_load(path.read_text())["model"]["init_args"]["backbone"]
+    assert type(model.backbone).__name__ == backbone["class_path"].rsplit(".", 1)[-1]
     batch = _first_val_batch(cli)
     logits, _ = model(batch)
     width = batch["x"].shape[1] if dm.answer == "pointer" else dm.num_classes
@@ -110,32 +112,53 @@ def test_a_fit_prints_where_the_tensorboard_logs_are(tmp_path, caplog) -> None:
 
 def test_topology_and_layer_swap_from_the_command_line(tmp_path) -> None:
     cli = _instantiate(
-        NTH_ATTENTION, tmp_path, "--model.topology=knn", "--model.topology_kwargs={k: 3}"
+        NTH_ATTENTION,
+        tmp_path,
+        "--model.backbone.topology=knn",
+        "--model.backbone.topology_kwargs={k: 3}",
     )
     assert type(cli.model.backbone.topology).__name__ == "KNN"
     assert cli.model.backbone.topology.k == 3
     cli.model(_first_val_batch(cli))
     for layer, cls in (("gnn", "GNNLayer"), ("rgcn", "RGCNLayer"), ("attention", "AttentionLayer")):
-        cli = _instantiate(NTH_GCN, tmp_path, f"--model.processor.layer={layer}")
+        cli = _instantiate(NTH_GCN, tmp_path, f"--model.backbone.processor.layer={layer}")
         assert type(cli.model.backbone.processor.layers[0]).__name__ == cls
         cli.model(_first_val_batch(cli))
     # one flag swaps the attention config's layer too: edge features go to layers taking them
     for layer, cls in (("gcn", "GCNLayer"), ("gnn", "GNNLayer"), ("rgcn", "RGCNLayer")):
-        cli = _instantiate(NTH_ATTENTION, tmp_path, f"--model.processor.layer={layer}")
+        cli = _instantiate(NTH_ATTENTION, tmp_path, f"--model.backbone.processor.layer={layer}")
         assert type(cli.model.backbone.processor.layers[0]).__name__ == cls
         cli.model(_first_val_batch(cli))
+
+
+def test_the_sequence_backbone_swaps_its_core_from_the_command_line(tmp_path) -> None:
+    path = ROOT / "configs/nth_farthest/rmc_sequential.yaml"
+    cli = _instantiate(path, tmp_path)
+    assert type(cli.model.backbone.core).__name__ == "RelationalMemoryCore"
+    args = ("--model.backbone.core=graphrl.nn.LSTMCore", "--model.backbone.core.hidden_size=32")
+    cli = _instantiate(path, tmp_path, *args)
+    core = cli.model.backbone.core
+    assert type(core).__name__ == "LSTMCore" and core.hidden_size == 32
+    assert core.input_size == cli.datamodule.num_features  # linked from the data
+    logits, _ = cli.model(_first_val_batch(cli))
+    assert torch.isfinite(logits).any()
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model.topolgy=knn"], "topolgy"),
-        (["--model.topology=nope"], "unknown topology 'nope'; choose one of: complete"),
-        (["--model.processor.layer=nope"], "unknown layer 'nope'; choose one of: attention, gcn"),
+        (["--model.backbone.topolgy=knn"], "did you mean --model.backbone.topology?"),
+        (["--model.backbone.chanels=8"], "did you mean --model.backbone.channels?"),
+        (["--model.backbone.topology=nope"], "unknown topology 'nope'; choose one of: complete"),
         (
-            ["--model.processor.layer_kwargs={heads: 3}"],
+            ["--model.backbone.processor.layer=nope"],
+            "unknown layer 'nope'; choose one of: attention, gcn",
+        ),
+        (
+            ["--model.backbone.processor.layer_kwargs={heads: 3}"],
             "do not fit layer 'attention'",
         ),
+        (["--model.topology=knn"], "it is an argument of the backbone: --model.backbone.topology"),
     ],
 )
 def test_wrong_keys_and_names_fail_naming_the_problem(args, message, tmp_path, capsys) -> None:

@@ -40,7 +40,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     sup.write_text(SUPERVISED)
     rl.write_text(RL)
     typo = root / "typo.yaml"
-    typo.write_text(SUPERVISED.replace("    topology: complete", "    topolgy: complete"))
+    typo.write_text(SUPERVISED.replace("        topology: complete", "        topolgy: complete"))
     broken = root / "broken.yaml"
     broken.write_text("model:\n  init_args: [\n")
     listed = root / "list.yaml"

@@ -18,18 +18,34 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     # --- misspelt keys: a "did you mean" from the valid keys, not the usage
     (
         "typo-model-key",
-        "fit --config {SUP} --model.init_args.topolgy=knn",
-        ("--model.init_args.topolgy", "did you mean --model.init_args.topology?"),
+        "fit --config {SUP} --model.init_args.head_hiden=8",
+        ("--model.init_args.head_hiden", "did you mean --model.init_args.head_hidden?"),
     ),
     (
-        "typo-model-key-short",
-        "fit --config {SUP} --model.topolgy=knn",
-        ("did you mean --model.topology?",),
+        "typo-backbone-key",
+        "fit --config {SUP} --model.init_args.backbone.init_args.topolgy=knn",
+        ("did you mean --model.init_args.backbone.init_args.topology?",),
+    ),
+    (
+        "typo-backbone-key-short",
+        "fit --config {SUP} --model.backbone.topolgy=knn",
+        ("did you mean --model.backbone.topology?",),
     ),
     (
         "typo-nested-key",
-        "fit --config {SUP} --model.processor.hedas=2",
-        ("did you mean --model.processor.heads?",),
+        "fit --config {SUP} --model.backbone.processor.hedas=2",
+        ("did you mean --model.backbone.processor.heads?",),
+    ),
+    # --- arguments of earlier releases: one line naming the new form
+    (
+        "earlier-argument",
+        "fit --config {SUP} --model.topology=knn",
+        ("takes no argument 'topology'", "--model.backbone.topology", "graphrl.models.SetBackbone"),
+    ),
+    (
+        "earlier-backbone-name",
+        "fit --config {SUP} --model.backbone=graph",
+        ("--model.backbone", "'graph'", "backbone: {class_path: graphrl.models.SetBackbone"),
     ),
     (
         "typo-policy-key",
@@ -59,15 +75,15 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "typo-key-in-yaml",
         "fit --config {TYPO_YAML}",
-        ("topolgy", "--config", "did you mean --model.init_args.topology?"),
+        ("topolgy", "--config", "did you mean --model.init_args.backbone.init_args.topology?"),
     ),
     ("typo-command", "fitt --config {SUP}", ("unknown command 'fitt'", "did you mean fit?")),
     ("no-command", "", ("no command given",)),
     # --- wrong types
     (
         "type-model-int",
-        "fit --config {SUP} --model.init_args.channels=abc",
-        ("--model.init_args.channels", "expects int", "'abc'"),
+        "fit --config {SUP} --model.init_args.backbone.init_args.channels=abc",
+        ("--model.init_args.backbone.init_args.channels", "expects int", "'abc'"),
     ),
     (
         "type-trainer-int",
@@ -91,8 +107,8 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     (
         "type-dict",
-        "fit --config {SUP} --model.init_args.topology_kwargs={{k:",
-        ("--model.init_args.topology_kwargs expects dict",),
+        "fit --config {SUP} --model.backbone.topology_kwargs={{k:",
+        ("--model.backbone.topology_kwargs expects dict",),
     ),
     # --- config files
     ("yaml-missing", "fit --config {TMP}/nope.yaml", ("does not exist", "--config")),
@@ -101,23 +117,23 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
     # --- sizes <= 0 name the argument
     (
         "channels-0",
-        "fit --config {SUP} --model.channels=0",
-        ("channels must be >= 1", "--model.init_args.channels"),
+        "fit --config {SUP} --model.backbone.channels=0",
+        ("channels must be >= 1", "--model.init_args.backbone.init_args.channels"),
     ),
     (
         "channels-negative",
-        "fit --config {SUP} --model.init_args.channels=-1",
-        ("got -1", "--model.init_args.channels"),
+        "fit --config {SUP} --model.init_args.backbone.init_args.channels=-1",
+        ("got -1", "--model.init_args.backbone.init_args.channels"),
     ),
     (
         "heads-0",
-        "fit --config {SUP} --model.processor.heads=0",
-        ("processor.heads must be >= 1", "--model.init_args.processor.heads"),
+        "fit --config {SUP} --model.backbone.processor.heads=0",
+        ("processor.heads must be >= 1", "--model.init_args.backbone.init_args.processor.heads"),
     ),
     (
         "num-layers-negative",
-        "fit --config {SUP} --model.processor.num_layers=-1",
-        ("num_layers must be >= 0", "--model.init_args.processor.num_layers"),
+        "fit --config {SUP} --model.backbone.processor.num_layers=-1",
+        ("num_layers must be >= 0", "--model.init_args.backbone.init_args.processor.num_layers"),
     ),
     (
         "head-hidden-0",
@@ -145,8 +161,16 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
         ("gamma must be in [0, 1]", "--model.init_args.gamma"),
     ),
     # --- unknown part names (good before; kept)
-    ("unknown-topology", "fit --config {SUP} --model.topology=nope", ("unknown topology 'nope'",)),
-    ("unknown-layer", "fit --config {SUP} --model.processor.layer=nope", ("unknown layer 'nope'",)),
+    (
+        "unknown-topology",
+        "fit --config {SUP} --model.backbone.topology=nope",
+        ("unknown topology 'nope'",),
+    ),
+    (
+        "unknown-layer",
+        "fit --config {SUP} --model.backbone.processor.layer=nope",
+        ("unknown layer 'nope'",),
+    ),
     # --- envs, alike in fit, evaluate, render
     (
         "fit-unknown-env",

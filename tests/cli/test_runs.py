@@ -99,13 +99,14 @@ def _graphrl(*args: str, debug_env: bool = False) -> subprocess.CompletedProcess
 
 @pytest.mark.parametrize("debug", ["none", "flag", "env"])
 def test_console_script_exit_code_and_traceback_only_with_debug(files, debug) -> None:
-    args = ["fit", "--config", files["SUP"], "--model.init_args.channels=0"]
+    args = ["fit", "--config", files["SUP"], "--model.backbone.channels=0"]
     result = _graphrl(*args, *(["--debug"] if debug == "flag" else []), debug_env=debug == "env")
     assert result.returncode != 0
     if debug == "none":
         assert result.returncode == 2
         assert result.stderr.strip().splitlines() == [
-            "error: channels must be >= 1, got 0: change --model.init_args.channels"
+            "error: channels must be >= 1, got 0: change "
+            "--model.init_args.backbone.init_args.channels"
         ]
     else:
         assert "Traceback" in result.stderr and "channels must be >= 1" in result.stderr

@@ -5,9 +5,12 @@ seed_everything: 0
 model:
   class_path: graphrl.models.RelationalClassifier
   init_args:
-    channels: 16
-    topology: complete
-    processor: {layer: attention, num_layers: 1, heads: 2}
+    backbone:
+      class_path: graphrl.models.SetBackbone
+      init_args:
+        channels: 16
+        topology: complete
+        processor: {layer: attention, num_layers: 1, heads: 2}
     head_hidden: 16
     optimizer:
       class_path: torch.optim.AdamW

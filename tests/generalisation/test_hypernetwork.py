@@ -3,11 +3,13 @@ concatenation; the Nth-farthest question view carries exactly the features it to
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
 from datamodules import NthFarthestDataModule
-from graphrl.models import RelationalClassifier
+from graphrl.models import RelationalClassifier, SetBackbone
 from graphrl.nn import HyperLinear, QuestionInput
 
 
@@ -45,7 +47,8 @@ def test_models_read_the_question_view_and_fail_clearly_without_it(mode: str) ->
         question_dim=data.question_dim,
         question_input=mode,
         answer="pointer",
-        channels=16,
+        backbone=functools.partial(SetBackbone, channels=16),
+        question_hidden=16,
         attention_maps=False,
     )
     batch = data.eval_dataset("test", 8)[0]

@@ -3,13 +3,15 @@ accuracy on the ranks seen in training (``test/acc_k16_seen_ranks``)."""
 
 from __future__ import annotations
 
+import functools
+
 import lightning as L
 import pytest
 import torch
 
 from datamodules import NthFarthestDataModule
 from datamodules.base import SizeMixture
-from graphrl.models import RelationalClassifier
+from graphrl.models import RelationalClassifier, SetBackbone
 from graphrl.nn import ProcessorConfig
 
 
@@ -70,8 +72,9 @@ def test_seen_rank_accuracy_is_logged_beside_the_overall_one(tmp_path) -> None:
         max_entities=data.max_entities,
         pos_dim=data.pos_dim,
         answer=data.answer,
-        channels=16,
-        processor=ProcessorConfig(num_layers=1, heads=2),
+        backbone=functools.partial(
+            SetBackbone, channels=16, processor=ProcessorConfig(num_layers=1, heads=2)
+        ),
         attention_maps=False,
     )
     trainer = L.Trainer(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
 from datamodules import ParityDataModule
-from graphrl.models import RelationalClassifier
+from graphrl.models import RelationalClassifier, SetBackbone
 from graphrl.nn import ProcessorConfig
 
 
@@ -43,9 +45,12 @@ def test_attention_without_positions_sees_only_the_multiset_of_bits() -> None:
             num_features=data.num_features,
             num_classes=2,
             answer="label",
-            channels=16,
-            processor=ProcessorConfig(num_layers=1, heads=2),
-            readout="mean",
+            backbone=functools.partial(
+                SetBackbone,
+                channels=16,
+                processor=ProcessorConfig(num_layers=1, heads=2),
+                readout="mean",
+            ),
             attention_maps=False,
         )
         batch = data.eval_dataset("test", 8)[0]

@@ -1,9 +1,11 @@
-"""RelationalClassifier: shapes per backbone and answer, pointer masking, per-question-type metrics,
+"""RelationalClassifier: shapes per injected backbone and answer, the data sizes the backbone is
+built from, pointer masking, per-question-type metrics,
 attention maps in TensorBoard, the NaN-loss error, learning, and the pieces it relies on
 (``WarmupCosineLR``, attention with edge features in the messages)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -15,9 +17,25 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from datamodules import NthFarthestDataModule, SortOfClevrDataModule
 from datamodules.nth_farthest import NthFarthestTask
 from graphrl.graphs import build_encoder, build_topology
-from graphrl.models import RelationalClassifier
+from graphrl.models import (
+    SET_BACKBONES,
+    BackboneOutput,
+    LSTMBackbone,
+    MLPBackbone,
+    RecurrentBackbone,
+    RelationalClassifier,
+    SetBackbone,
+    SetSpec,
+)
 from graphrl.models.relational_classifier import WarmupCosineLR
-from graphrl.nn import AttentionLayer, Processor, ProcessorConfig
+from graphrl.nn import (
+    AttentionLayer,
+    LSTMCore,
+    MottQueryCore,
+    Processor,
+    ProcessorConfig,
+    RelationalMemoryCore,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -58,41 +76,133 @@ def _trainer(tmp_path, **kwargs) -> L.Trainer:
 
 
 # ---------------------------------------------------------------------------- construction
-@pytest.mark.parametrize("backbone", ["graph", "mlp", "lstm", "rmc"])
+SMALL_RMC = functools.partial(RelationalMemoryCore, mem_slots=2, head_size=8, heads=2)
+BACKBONES = {
+    "graph": functools.partial(SetBackbone, channels=32),
+    "mlp": functools.partial(MLPBackbone, channels=32),
+    "lstm": functools.partial(LSTMBackbone, channels=32),
+    "rmc": functools.partial(RecurrentBackbone, core=SMALL_RMC, channels=32),
+    "lstm_core": functools.partial(
+        RecurrentBackbone, core=functools.partial(LSTMCore, hidden_size=16), channels=32
+    ),
+}
+"""One factory per registered backbone kind (and the sequence backbone with each core)."""
+
+
+def test_every_registered_backbone_kind_has_a_factory_here() -> None:
+    kinds = {getattr(f.func, "__name__", "") for f in BACKBONES.values()}
+    assert {SET_BACKBONES.get(name).__name__ for name in SET_BACKBONES.names()} <= kinds
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONES))
 @pytest.mark.parametrize("answer", ["label", "pointer"])
 def test_logits_have_one_column_per_class_or_per_entity(backbone: str, answer: str) -> None:
-    model = RelationalClassifier(**NTH, answer=answer, backbone=backbone, channels=32)
+    model = RelationalClassifier(**NTH, answer=answer, backbone=BACKBONES[backbone])
     logits, out = model(_batch(b=4, n=8))
     assert logits.shape == ((4, 16) if answer == "label" else (4, 8))
     assert out.nodes.shape == (4, 8, 32) and out.pooled.shape == (4, 32)
+    assert model.backbone.out_channels == model.backbone.entity_channels == 32
     assert torch.isfinite(logits).all()
 
 
-@pytest.mark.parametrize("backbone", ["graph", "mlp", "lstm", "rmc"])
+@pytest.mark.parametrize("backbone", list(BACKBONES))
 def test_pointer_never_points_at_padding(backbone: str) -> None:
-    model = RelationalClassifier(**NTH, answer="pointer", backbone=backbone, channels=32)
+    model = RelationalClassifier(**NTH, answer="pointer", backbone=BACKBONES[backbone])
     logits, _ = model(_batch(b=5, n=10, pad_from=6))
     assert torch.isneginf(logits[:, 6:]).all()
     assert torch.isfinite(logits[:, :6]).all()
     assert (logits.argmax(-1) < 6).all()
 
 
+@pytest.mark.parametrize(
+    ("question_dim", "question_input", "in_channels"),
+    [(0, "concat", 65), (24, "concat", 65 + 24), (24, "hyper", 48)],
+)
+def test_the_backbone_is_built_from_the_data_sizes(question_dim, question_input, in_channels):
+    seen: list[SetSpec] = []
+
+    def backbone(spec: SetSpec) -> MLPBackbone:
+        seen.append(spec)
+        return MLPBackbone(spec, channels=8)
+
+    RelationalClassifier(
+        **NTH,
+        backbone=backbone,
+        question_dim=question_dim,
+        question_input=question_input,
+        question_hidden=48,
+    )
+    assert seen == [SetSpec(in_channels=in_channels, pos_dim=16, max_entities=16)]
+
+
+@pytest.mark.parametrize(("name", "core"), [("rmc", RelationalMemoryCore), ("lstm_core", LSTMCore)])
+def test_the_sequence_backbone_reads_entities_in_order_with_either_core(name, core) -> None:
+    model = RelationalClassifier(**NTH, answer="pointer", backbone=BACKBONES[name])
+    assert type(model.backbone.core) is core and model.backbone.core.input_size == 65
+    batch = _batch(b=2, n=6, pad_from=4)
+    _, out = model(batch)
+    later = {**batch, "x": batch["x"].clone()}
+    later["x"][:, 3:] += 1.0
+    _, moved = model(later)
+    # each step's output depends on the entities read so far only
+    assert torch.allclose(out.nodes[:, :3], moved.nodes[:, :3])
+    assert not torch.allclose(out.nodes[:, 3], moved.nodes[:, 3])
+    assert torch.equal(out.pooled, out.nodes[:, 3])  # the output after the last real entity
+
+
+def test_a_core_that_reads_only_sets_fails_in_one_line() -> None:
+    backbone = functools.partial(RecurrentBackbone, core=MottQueryCore)
+    with pytest.raises(ValueError, match="core MottQueryCore reads only entity sets: use") as exc:
+        RelationalClassifier(**NTH, backbone=backbone)
+    assert "\n" not in str(exc.value)
+
+
 def test_graph_pointer_generalises_to_more_entities_mlp_fails_clearly() -> None:
-    graph = RelationalClassifier(**NTH, answer="pointer", channels=32)
+    graph = RelationalClassifier(**NTH, answer="pointer", backbone=BACKBONES["graph"])
     assert graph(_batch(n=16))[0].shape == (4, 16)
-    mlp = RelationalClassifier(**{**NTH, "max_entities": 8}, answer="pointer", backbone="mlp")
+    mlp = RelationalClassifier(**{**NTH, "max_entities": 8}, answer="pointer", backbone=MLPBackbone)
     with pytest.raises(ValueError, match="built for 8 entities, got 12: raise max_entities"):
         mlp(_batch(n=12))
+
+
+class _PooledOnly(torch.nn.Module):
+    """A user's backbone that gives a pooled vector and no entities."""
+
+    out_channels = 8
+    entity_channels = None
+
+    def __init__(self, spec: SetSpec) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(spec.in_channels, 8)
+
+    def forward(self, x, mask=None, pos=None, **_):
+        return BackboneOutput(None, self.linear(x.float()).mean(1), None)
+
+
+def test_a_users_backbone_without_entities_answers_labels_and_refuses_pointers() -> None:
+    model = RelationalClassifier(**NTH, backbone=_PooledOnly)
+    assert model(_batch())[0].shape == (4, 16)
+    with pytest.raises(ValueError, match="answer=pointer names an entity, but backbone _Pooled"):
+        RelationalClassifier(**NTH, answer="pointer", backbone=_PooledOnly)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"topology": "nope"}, "unknown topology 'nope'; choose one of: complete, criss_cross"),
-        ({"backbone": "cnn"}, "unknown backbone 'cnn'; choose one of: graph, mlp, lstm"),
+        (
+            {"backbone": functools.partial(SetBackbone, topology="nope")},
+            "unknown topology 'nope'; choose one of: complete, criss_cross",
+        ),
+        (
+            {"backbone": functools.partial(SetBackbone, readout="median")},
+            "unknown readout 'median'; choose one of: attention, max",
+        ),
+        (
+            {"backbone": functools.partial(SetBackbone, processor=ProcessorConfig(layer="nope"))},
+            "unknown layer 'nope'; choose one of: attention",
+        ),
         ({"answer": "span"}, "unknown answer 'span'; choose one of: label, pointer"),
         ({"scheduler_interval": "batch"}, "choose one of: step, epoch"),
-        ({"readout": "median"}, "unknown readout 'median'; choose one of: attention, max"),
     ],
 )
 def test_unknown_names_fail_at_construction_listing_the_choices(kwargs, message) -> None:
@@ -100,20 +210,23 @@ def test_unknown_names_fail_at_construction_listing_the_choices(kwargs, message)
         RelationalClassifier(**NTH, **kwargs)
 
 
-def test_unknown_layer_fails_listing_the_choices() -> None:
-    with pytest.raises(ValueError, match="unknown layer 'transformer'; choose one of: attention"):
-        RelationalClassifier(**NTH, processor=ProcessorConfig(layer="transformer"))
+def test_a_misspelt_backbone_argument_or_a_backbone_name_fails_in_one_line() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'chanels'") as exc:
+        RelationalClassifier(**NTH, backbone=functools.partial(SetBackbone, chanels=32))
+    assert "\n" not in str(exc.value)
+    with pytest.raises(ValueError, match=r"give a class with its arguments, backbone: \{class_"):
+        RelationalClassifier(**NTH, backbone="graph")
 
 
 def test_knn_topology_and_gcn_layer_swap_in() -> None:
-    model = RelationalClassifier(
-        **NTH,
-        answer="pointer",
+    backbone = functools.partial(
+        SetBackbone,
         channels=32,
         topology="knn",
         topology_kwargs={"k": 3},
         processor=ProcessorConfig(layer="gcn"),
     )
+    model = RelationalClassifier(**NTH, answer="pointer", backbone=backbone)
     assert type(model.backbone.topology).__name__ == "KNN"
     assert type(model.backbone.processor.layers[0]).__name__ == "GCNLayer"
     assert model(_batch())[0].shape == (4, 8)
@@ -136,7 +249,7 @@ def test_nan_loss_stops_training_with_a_clear_error(tmp_path, monkeypatch) -> No
         max_entities=data.max_entities,
         pos_dim=data.pos_dim,
         answer="pointer",
-        channels=16,
+        backbone=functools.partial(SetBackbone, channels=16),
     )
     with pytest.raises(FloatingPointError, match=r"train loss is nan at step 0: lower the learn"):
         _trainer(tmp_path, max_steps=1, limit_val_batches=0).fit(model, datamodule=data)
@@ -153,8 +266,11 @@ def test_per_question_type_accuracy_and_attention_maps_are_logged(tmp_path) -> N
         pos_dim=data.pos_dim,
         answer=data.answer,
         question_types=data.question_types,
-        channels=16,
-        processor=ProcessorConfig(layer="attention", num_layers=2, heads=2),
+        backbone=functools.partial(
+            SetBackbone,
+            channels=16,
+            processor=ProcessorConfig(layer="attention", num_layers=2, heads=2),
+        ),
     )
     logger = TensorBoardLogger(tmp_path, name="", version=0)
     trainer = _trainer(tmp_path, max_epochs=1, logger=logger, log_every_n_steps=1)
@@ -194,15 +310,18 @@ def test_nth_farthest_k3_learns_well_above_chance_in_seconds(tmp_path) -> None:
         max_entities=data.max_entities,
         pos_dim=data.pos_dim,
         answer="pointer",
-        channels=32,
-        head_hidden=32,
-        processor=ProcessorConfig(
-            layer="attention",
-            num_layers=2,
-            heads=2,
-            edge_features="distance",
-            layer_kwargs={"edge_values": True},
+        backbone=functools.partial(
+            SetBackbone,
+            channels=32,
+            processor=ProcessorConfig(
+                layer="attention",
+                num_layers=2,
+                heads=2,
+                edge_features="distance",
+                layer_kwargs={"edge_values": True},
+            ),
         ),
+        head_hidden=32,
         optimizer=lambda params: torch.optim.AdamW(params, lr=3e-3),
         attention_maps=False,
     )
@@ -240,7 +359,7 @@ def test_scheduler_steps_every_optimizer_step_by_default(tmp_path) -> None:
         max_entities=4,
         pos_dim=data.pos_dim,
         answer="pointer",
-        channels=16,
+        backbone=functools.partial(SetBackbone, channels=16),
         scheduler=lambda opt: WarmupCosineLR(opt, warmup_steps=10, total_steps=20),
     )
     trainer = _trainer(tmp_path, max_steps=3, limit_val_batches=0)
@@ -297,10 +416,10 @@ def test_edge_values_without_edge_features_fail_clearly() -> None:
 
 
 def test_samples_seen_survives_a_checkpoint() -> None:
-    model = RelationalClassifier(**NTH, channels=16)
+    model = RelationalClassifier(**NTH, backbone=BACKBONES["mlp"])
     model.samples_seen = 12_800
     checkpoint: dict = {}
     model.on_save_checkpoint(checkpoint)
-    restored = RelationalClassifier(**NTH, channels=16)
+    restored = RelationalClassifier(**NTH, backbone=BACKBONES["mlp"])
     restored.on_load_checkpoint(checkpoint)
     assert restored.samples_seen == 12_800

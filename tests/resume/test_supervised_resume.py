@@ -16,9 +16,9 @@ from graphrl.cli import cli_main
 ROOT = Path(__file__).resolve().parents[2]
 BATCHES_PER_EPOCH = 10
 TINY = [
-    "--model.channels=16",
-    "--model.processor.num_layers=1",
-    "--model.processor.dropout=0.1",  # draws from torch's global RNG: it must resume too
+    "--model.backbone.channels=16",
+    "--model.backbone.processor.num_layers=1",
+    "--model.backbone.processor.dropout=0.1",  # draws from torch's global RNG: it must resume too
     "--data.batch_size=8",
     f"--data.train_samples_per_epoch={8 * BATCHES_PER_EPOCH}",
     "--data.val_samples=16",
@@ -110,17 +110,18 @@ def test_checkpoint_of_another_layer_is_refused_naming_it(full_run, tmp_path: Pa
         _fit(_config(tmp_path, "attention"), 30, ckpt)
     message = str(exc.value.code)
     assert "processor.layer: checkpoint has 'gnn', config asks 'attention'" in message
-    assert "--model.processor.layer" in message and "\n" not in message
+    assert "--model.backbone.init_args.processor.layer" in message and "\n" not in message
     with pytest.raises(SystemExit) as exc:
-        _fit(_config(tmp_path, "gnn"), 30, ckpt, "--model.processor.num_layers=2")
+        _fit(_config(tmp_path, "gnn"), 30, ckpt, "--model.backbone.processor.num_layers=2")
     assert "processor.num_layers: checkpoint has 1, config asks 2" in str(exc.value.code)
 
 
 def test_flags_next_to_ckpt_path_win_when_the_weights_fit(full_run, capsys) -> None:
     full_dir, _ = full_run
     ckpt = f"--ckpt_path={_checkpoint_at(full_dir, 25)}"
-    cli = _fit(_config(full_dir, "gnn"), 26, ckpt, "--model.readout=mean")
-    assert cli.model.hparams.readout == "mean" and cli.trainer.global_step == 26
+    cli = _fit(_config(full_dir, "gnn"), 26, ckpt, "--model.backbone.readout=mean")
+    assert cli.model.backbone.readout.__class__.__name__ == "MeanReadout"
+    assert cli.trainer.global_step == 26
     assert "readout: checkpoint has 'max', config asks 'mean'" in capsys.readouterr().err
 
 
