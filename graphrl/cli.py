@@ -5,8 +5,8 @@ registered).
 Examples:
     graphrl --help
     graphrl fit --config configs/nth_farthest/attention.yaml
-    graphrl fit --config configs/nth_farthest/attention.yaml --model.topology=knn \\
-        --model.topology_kwargs='{k: 3}' --model.processor.layer=gcn
+    graphrl fit --config configs/nth_farthest/attention.yaml --model.backbone.topology=knn \\
+        --model.backbone.topology_kwargs='{k: 3}' --model.backbone.processor.layer=gcn
     graphrl evaluate --ckpt runs/boxworld/version_0/checkpoints/last.ckpt --episodes 100
     graphrl list topology
 """

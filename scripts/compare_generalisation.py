@@ -29,7 +29,7 @@ CONFIG = "configs/nth_farthest/attention.yaml"
 GNN = "configs/nth_farthest/gnn.yaml"
 MIXTURE = "configs/nth_farthest/attention_mixture.yaml"
 NO_LABELS = "--data.init_args.label_features=false"
-COUNT = "--model.processor.layer_kwargs={size_scaling: count, reference_size: 8}"
+COUNT = "--model.backbone.processor.layer_kwargs={size_scaling: count, reference_size: 8}"
 VARIANTS: dict[str, tuple[str, list[str], str]] = {
     "shipped": (CONFIG, [], "K=8, the shipped config (softmax average)"),
     "count": (CONFIG, [COUNT], "K=8, size_scaling: count"),
@@ -37,7 +37,7 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
     "softmax_no_labels": (CONFIG, [NO_LABELS], "K=8, softmax, no label one-hots"),
     "log_no_labels": (
         CONFIG,
-        ["--model.processor.layer_kwargs={size_scaling: log}", NO_LABELS],
+        ["--model.backbone.processor.layer_kwargs={size_scaling: log}", NO_LABELS],
         "K=8, logits scaled by log N, no label one-hots",
     ),
     "gnn_no_labels": (

@@ -12,7 +12,7 @@ Examples:
     # an ablation: the same configs with extra CLI arguments, written under their own tag
     python scripts/compare_supervised.py --task nth_farthest --max-minutes 5 \\
         --configs configs/nth_farthest/attention.yaml --tag _no_edge_values \\
-        --extra=--model.processor.edge_values=false
+        --extra=--model.backbone.processor.edge_values=false
 
 Outputs in ``--out``: ``{task}{tag}.md`` (the table), ``{task}{tag}.json`` (every number),
 ``{task}{tag}_acc_vs_samples.png`` and ``{task}{tag}_acc_vs_entities.png``. ``--from-json``

@@ -49,7 +49,7 @@ def test_answer_flag_swaps_the_read_out(answer, head, tmp_path) -> None:
     assert logits.shape == (4, 8 if answer == "pointer" else 16)
     if answer == "label":
         # The label head reads the pooled (last) output only, not [node, pooled].
-        assert cli.model.head.mlp[0].in_features == cli.model.hparams.channels
+        assert cli.model.head.mlp[0].in_features == cli.model.backbone.out_channels
 
 
 def test_unknown_answer_names_the_flag() -> None:

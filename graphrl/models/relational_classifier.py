@@ -74,10 +74,10 @@ class WarmupCosineLR(LambdaLR):
 
 
 class RelationalClassifier(L.LightningModule):
-    """Answers questions about entity sets (Nth-farthest, Sort-of-CLEVR): ``[question input]
-    -> backbone -> answer head``.
+    """Answers questions about entity sets (Nth-farthest, Sort-of-CLEVR) with an injected backbone.
 
-    Sizes the data decides (``num_features``, ``num_classes``, ``max_entities``, ``pos_dim``,
+    ``[question input] -> backbone -> answer head`` (a label or a pointer over entities). Sizes
+    the data decides (``num_features``, ``num_classes``, ``max_entities``, ``pos_dim``,
     ``answer``, ``question_types``, ``question_dim``) are linked from the DataModule by the CLI,
     never written in YAML; the backbone is built from them (``backbone(SetSpec)``). The backbone
     is injected with its own arguments, e.g. in YAML::
@@ -86,9 +86,9 @@ class RelationalClassifier(L.LightningModule):
           class_path: graphrl.models.SetBackbone
           init_args: {channels: 64, topology: complete, processor: {layer: attention}}
 
-    and every part of it is a swap from the command line, e.g.
-    ``--model.backbone.init_args.topology=knn --model.backbone.init_args.topology_kwargs='{k: 3}'
-    --model.backbone.init_args.processor.layer=gcn``.
+    and every part of it is a swap from the command line, e.g. ``--model.backbone.topology=knn
+    --model.backbone.topology_kwargs='{k: 3}' --model.backbone.processor.layer=gcn``, or the
+    backbone itself (``--model.backbone=graphrl.models.MLPBackbone``).
 
     Args:
         num_features: Entity feature width ``F`` (linked from the data).

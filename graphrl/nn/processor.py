@@ -71,7 +71,7 @@ def build_layer(
 @dataclass
 class ProcessorConfig:
     """What the processor is made of; every field can be set from the command line
-    (``--model.processor.layer=gcn --model.processor.num_layers=3``).
+    (``--model.backbone.processor.layer=gcn --model.backbone.processor.num_layers=3``).
 
     Args:
         layer: ``gnn``, ``gcn``, ``rgcn``, ``attention`` (or any name in ``LAYERS``, or a class
@@ -87,7 +87,7 @@ class ProcessorConfig:
         edge_features: Geometric edge features from ``pos`` fed to layers that declare
             ``uses_edge_attr`` (gnn in its edge MLP, attention as a logit bias): ``none``,
             ``offset``, ``distance``, ``offset_distance``. Other layers (gcn, rgcn) ignore it,
-            so a config swaps its layer with one flag (``--model.processor.layer=gcn``).
+            so a config swaps its layer with one flag (``--model.backbone.processor.layer=gcn``).
         edge_values: Layers that declare ``uses_edge_values`` (attention): the edge features
             also enter the messages (``v_j + U e_ji``, as PyG's ``TransformerConv``); gnn
             messages always take them.
