@@ -7,11 +7,25 @@ unknown name with the list of valid names and the class-path form, at config tim
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def factory_class(factory: Any) -> Any:
+    """The class a factory builds: ``factory`` itself, or the class inside a
+    ``functools.partial`` (also jsonargparse's, whose class is a positional argument); the
+    factory when it holds no class (a plain function)."""
+    while isinstance(factory, functools.partial):
+        classes = [f for f in (factory.func, *factory.args) if inspect.isclass(f)]
+        if classes:
+            return classes[0]
+        factory = factory.func
+    return factory
 
 
 class Registry(Generic[T]):

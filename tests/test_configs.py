@@ -142,6 +142,8 @@ def test_the_sequence_backbone_swaps_its_core_from_the_command_line(tmp_path) ->
     assert core.input_size == cli.datamodule.num_features  # linked from the data
     logits, _ = cli.model(_first_val_batch(cli))
     assert torch.isfinite(logits).any()
+    with pytest.raises((SystemExit, ValueError), match="core MottQueryCore reads only entity"):
+        _instantiate(path, tmp_path, "--model.backbone.core=graphrl.nn.MottQueryCore")
 
 
 @pytest.mark.parametrize(
@@ -159,6 +161,10 @@ def test_the_sequence_backbone_swaps_its_core_from_the_command_line(tmp_path) ->
             "do not fit layer 'attention'",
         ),
         (["--model.topology=knn"], "it is an argument of the backbone: --model.backbone.topology"),
+        (
+            ["--model.backbone=graphrl.models.RelationalBackbone"],
+            "backbone RelationalBackbone is an agent's backbone, built from an observation space",
+        ),
     ],
 )
 def test_wrong_keys_and_names_fail_naming_the_problem(args, message, tmp_path, capsys) -> None:

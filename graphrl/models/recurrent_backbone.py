@@ -44,14 +44,13 @@ class RecurrentBackbone(nn.Module):
         super().__init__()
         check_positive(channels=channels)
         self.in_channels = spec.in_channels
-        cls = getattr(core, "func", core)  # a class, or a functools.partial of one
-        if not getattr(cls, "takes_vectors", True):
+        self.core = core(spec.in_channels)
+        if not self.core.takes_vectors:
             raise ValueError(
                 f"RecurrentBackbone feeds one entity vector per step, but core "
-                f"{getattr(cls, '__name__', cls)} reads only entity sets: use graphrl.nn.LSTMCore "
-                "or graphrl.nn.RelationalMemoryCore"
+                f"{type(self.core).__name__} reads only entity sets: use graphrl.nn.LSTMCore or "
+                "graphrl.nn.RelationalMemoryCore"
             )
-        self.core = core(spec.in_channels)
         self.out = nn.Linear(self.core.output_size, channels)
         self.out_channels = self.entity_channels = channels
 

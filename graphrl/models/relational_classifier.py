@@ -3,6 +3,7 @@ pipeline or a baseline) -> an answer head, every part chosen in config."""
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any, ClassVar, Literal
 
@@ -20,6 +21,7 @@ from graphrl.models.heads import LabelHead, PointerHead
 from graphrl.models.set_backbones import SetBackbone, SetBackboneFactory, SetSpec
 from graphrl.nn import QuestionInput
 from graphrl.nn.hypernetwork import QUESTION_INPUTS
+from graphrl.registry import factory_class
 
 ANSWERS = ("label", "pointer")
 BACKBONE_FORM = (
@@ -31,6 +33,26 @@ BACKBONE_FORM = (
 def default_optimizer(params) -> torch.optim.Optimizer:
     """AdamW, lr 3e-4 (the set-transformer calibration in issue 3)."""
     return torch.optim.AdamW(params, lr=3e-4)
+
+
+def _check_set_backbone(backbone: Any) -> None:
+    """Fail in one line unless ``backbone`` is a factory of set backbones (``backbone(spec)``):
+    not a name, not an agent's backbone (built from an observation space)."""
+    if isinstance(backbone, str) or not callable(backbone):
+        raise ValueError(
+            f"backbone {backbone!r} is not a backbone factory: give a class with its "
+            f"arguments, {BACKBONE_FORM}; in Python functools.partial(SetBackbone, ...)"
+        )
+    cls = factory_class(backbone)
+    try:
+        first = next(iter(inspect.signature(cls).parameters), None)
+    except (TypeError, ValueError):
+        return
+    if first == "observation_space":
+        raise ValueError(
+            f"backbone {getattr(cls, '__name__', cls)} is an agent's backbone, built from an "
+            f"observation space; the classifier builds one from the data's sizes: {BACKBONE_FORM}"
+        )
 
 
 class WarmupCosineLR(LambdaLR):
@@ -159,11 +181,7 @@ class RelationalClassifier(L.LightningModule):
     ) -> None:
         super().__init__()
         check_positive(head_hidden=head_hidden, question_hidden=question_hidden)
-        if isinstance(backbone, str) or not callable(backbone):
-            raise ValueError(
-                f"backbone {backbone!r} is not a backbone factory: give a class with its "
-                f"arguments, {BACKBONE_FORM}; in Python functools.partial(SetBackbone, ...)"
-            )
+        _check_set_backbone(backbone)
         if answer not in ANSWERS:
             raise ValueError(f"unknown answer {answer!r}; choose one of: {', '.join(ANSWERS)}")
         if scheduler_interval not in ("step", "epoch"):

@@ -23,6 +23,7 @@ from graphrl.models import (
     LSTMBackbone,
     MLPBackbone,
     RecurrentBackbone,
+    RelationalBackbone,
     RelationalClassifier,
     SetBackbone,
     SetSpec,
@@ -216,6 +217,8 @@ def test_a_misspelt_backbone_argument_or_a_backbone_name_fails_in_one_line() -> 
     assert "\n" not in str(exc.value)
     with pytest.raises(ValueError, match=r"give a class with its arguments, backbone: \{class_"):
         RelationalClassifier(**NTH, backbone="graph")
+    with pytest.raises(ValueError, match="RelationalBackbone is an agent's backbone, built from"):
+        RelationalClassifier(**NTH, backbone=functools.partial(RelationalBackbone, channels=8))
 
 
 def test_knn_topology_and_gcn_layer_swap_in() -> None:
