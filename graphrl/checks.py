@@ -186,3 +186,28 @@ def _compiling() -> bool:
     import torch
 
     return bool(torch.compiler.is_compiling())
+
+
+def check_checkpoint(path: str, flag: str = "--ckpt_path") -> None:
+    """Fail with one clear line when ``path`` is missing or not a readable Lightning checkpoint.
+
+    Args:
+        path: The checkpoint file.
+        flag: The flag that gave it (``--ckpt_path`` for fit/validate/test, ``--ckpt``).
+    """
+    if not os.path.isfile(path):
+        raise UsageError(f"checkpoint {path!r} does not exist: pass an existing {flag}")
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        raise UsageError(
+            f"checkpoint {path!r} is corrupt or not a torch file ({type(exc).__name__}): "
+            f"pass another {flag} (e.g. checkpoints/last.ckpt)"
+        ) from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise UsageError(
+            f"{path!r} is not a Lightning checkpoint (no state_dict): pass to {flag} a .ckpt "
+            "written by graphrl fit"
+        )

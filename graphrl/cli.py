@@ -21,14 +21,13 @@ import warnings
 from typing import Any, ClassVar
 
 import lightning as L
-import torch
 from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from graphrl import checkpoints
 from graphrl.callbacks import MetricsCSV, MetricsJSON, PredictionsFile
-from graphrl.checks import check_accelerator, check_env, check_writable_dir
+from graphrl.checks import check_accelerator, check_checkpoint, check_env, check_writable_dir
 from graphrl.console import progress_bar_for, quiet_lightning
 from graphrl.errors import (
     BadArgument,
@@ -348,29 +347,6 @@ def _config_has_data(argv: list[str]) -> bool:
             if isinstance(cfg, dict) and cfg.get("data"):
                 return True
     return False
-
-
-def check_checkpoint(path: str, flag: str = "--ckpt_path") -> None:
-    """Fail with one clear line when ``path`` is missing or not a readable Lightning checkpoint.
-
-    Args:
-        path: The checkpoint file.
-        flag: The flag that gave it (``--ckpt_path`` for fit/validate/test, ``--ckpt``).
-    """
-    if not os.path.isfile(path):
-        raise UsageError(f"checkpoint {path!r} does not exist: pass an existing {flag}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise UsageError(
-            f"checkpoint {path!r} is corrupt or not a torch file ({type(exc).__name__}): "
-            f"pass another {flag} (e.g. checkpoints/last.ckpt)"
-        ) from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise UsageError(
-            f"{path!r} is not a Lightning checkpoint (no state_dict): pass to {flag} a .ckpt "
-            "written by graphrl fit"
-        )
 
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> GraphRLCLI:

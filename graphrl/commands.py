@@ -22,8 +22,7 @@ from typing import Any
 
 import torch
 
-from graphrl.checks import check_env, check_output_file, check_positive
-from graphrl.cli import check_checkpoint
+from graphrl.checks import check_checkpoint, check_env, check_output_file, check_positive
 from graphrl.errors import BadArgument, UsageError, did_you_mean, one_line
 
 SAMPLED_HELP = (
@@ -195,7 +194,8 @@ def evaluate_command(argv: list[str]) -> dict[str, Any] | list[dict[str, Any]]:
     mean_return, mean_length, episodes) and, for several envs, a markdown table; the row (one
     env) or the rows."""
     args = evaluate_parser().parse_args(argv)
-    from graphrl.rl.evaluation import evaluate_presets, fit_symbols, markdown_table
+    from graphrl.envs.boxworld_colors import fit_symbols
+    from graphrl.rl.evaluation import evaluate_presets, markdown_table
 
     _check_counts(episodes=args.episodes, num_envs=args.num_envs)
     env_ids = [e for arg in args.env_id for e in arg.split(",") if e] if args.env_id else [None]

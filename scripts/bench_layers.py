@@ -200,9 +200,9 @@ def rmc_comparisons(batch: int, dim: int, steps: int = 32) -> list[Comparison]:
 
     RMC: 4 slots of width ``d`` (4 heads), so its state ``S * d`` is the LSTM's hidden size;
     both read ``d``-wide inputs and are timed forward + backward through every output. The
-    RMC unrolls as it does in training: the fused recurrence (``graphrl/nn/rmc_fused.py``),
-    eager (the default) and with ``compile_steps=True`` (its step functions through
-    ``torch.compile``; the ~15 s of compiling fall in the warm-up calls, not in the timing).
+    RMC unrolls as it does in training, one autograd step per time step: eager (the default)
+    and with ``compile_steps=True`` (the step through ``torch.compile``; the compiling falls in
+    the warm-up calls, not in the timing).
 
     On CPU ``nn.LSTM`` runs as one fused oneDNN primitive per direction (``mkldnn_rnn_layer``
     and its backward: two kernels for the whole sequence). The ``unfused`` line, for context

@@ -7,9 +7,10 @@ and values taken from ``[memory; inputs]``: on the ``memory`` topology (slots re
 every slot and every input, inputs receive nothing) that is exactly the layer's output on the
 slots. Run this way a step is one batched ``scaled_dot_product_attention`` with no graph
 object built, and an unroll projects all the inputs of the sequence (their keys, values and
-gate terms) in one matmul before the recurrence. The recurrence itself then runs as one
-autograd node with a hand-written backward (:mod:`graphrl.nn.rmc_fused`; ``fused=False``
-records every step with autograd instead, the same numbers).
+gate terms) in one matmul before the recurrence. The recurrence runs one step per time step
+with autograd; ``compile_steps=True`` puts the whole recurrence through ``torch.compile``
+(public APIs only: no hand-written backward, nothing that depends on torch's private
+operators).
 
 The input of a step is one vector (the paper) or a *set* of ``K`` entity vectors with a mask
 (what an entity agent sees); the gates read the masked mean of the projected inputs.
@@ -17,11 +18,14 @@ The input of a step is one vector (the paper) or a *set* of ``K`` entity vectors
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from graphrl.nn import rmc_fused
 from graphrl.nn.attention import AttentionLayer
 from graphrl.nn.recurrent import CORES, RecurrentCore, State
 
@@ -50,12 +54,11 @@ class RelationalMemoryCore(RecurrentCore):
         gate_style: ``unit`` (a gate per slot unit), ``memory`` (one per slot) or ``none``.
         forget_bias: Added to the forget gate's pre-activation (remember by default).
         input_bias: Added to the input gate's pre-activation.
-        fused: Run :meth:`unroll` through :mod:`graphrl.nn.rmc_fused` (the recurrence as one
-            autograd node with a hand-written backward; same numbers, fewer kernels). False
-            records every step with autograd, as :meth:`step` does.
-        compile_steps: With ``fused``, run its step functions through ``torch.compile`` (~1.3x
-            faster on CPU here; needs a C++ compiler; each new batch size compiles once, ~15 s;
-            falls back to eager with a warning if compiling fails).
+        compile_steps: Run the recurrence of :meth:`unroll` (all its steps) through
+            ``torch.compile``: forward and backward each become one generated kernel sequence.
+            Needs a C++ compiler on CPU; each new sequence length and batch size compiles once;
+            falls back to eager with a warning if compiling fails. The numbers agree with
+            eager to float rounding.
 
     Shapes:
         x: ``[B, input_size]`` or a set ``[B, K, input_size]`` with mask ``[B, K]``;
@@ -75,7 +78,6 @@ class RelationalMemoryCore(RecurrentCore):
         gate_style: str = "unit",
         forget_bias: float = 1.0,
         input_bias: float = 0.0,
-        fused: bool = True,
         compile_steps: bool = False,
     ) -> None:
         super().__init__()
@@ -93,8 +95,8 @@ class RelationalMemoryCore(RecurrentCore):
         self.gate_style = gate_style
         self.forget_bias = forget_bias
         self.input_bias = input_bias
-        self.fused = fused
         self.compile_steps = compile_steps
+        self._compiled: Callable[..., tuple[Tensor, Tensor]] | None = None
         self.input_proj = nn.Linear(input_size, self.mem_size)
         self.blocks = nn.ModuleList(
             [AttentionLayer(self.mem_size, heads=heads) for _ in range(num_blocks)]
@@ -271,60 +273,56 @@ class RelationalMemoryCore(RecurrentCore):
         xs, mask = self._as_set(xs, mask, lead=2)
         inputs = self.input_proj(xs)  # [T, B, K, D]: the whole sequence in one matmul
         kvs, gate_x = self._project_inputs(inputs, mask)
-        (memory,) = state
-        if self.fused and all(rmc_fused.supports(block) for block in self.blocks):
-            return self._unroll_fused(memory, kvs, gate_x, starts, mask)
-        # unbind once: indexing [t] per step would make autograd fill a [T, ...] zero gradient
-        # per step (quadratic in T); unbind's backward is a single stack.
-        kv_steps = list(zip(*(kv.unbind(0) for kv in kvs)))
-        gate_steps = gate_x.unbind(0) if gate_x.numel() else [gate_x] * xs.shape[0]
-        mask_steps = [None] * xs.shape[0] if mask is None else mask.unbind(0)
-        outputs = []
-        for t in range(xs.shape[0]):  # the recurrence: one step per time step
-            if starts is not None:
-                (memory,) = self.reset((memory,), starts[t])
-            memory = self._update(memory, list(kv_steps[t]), gate_steps[t], mask_steps[t])
-            outputs.append(memory.flatten(1))
-        return torch.stack(outputs), (memory,)
+        recurrence = self._compiled_recurrence() if self.compile_steps else self._recurrence
+        outputs, memory = recurrence(state[0], kvs, gate_x, starts, mask)
+        return outputs, (memory,)
 
-    def _unroll_fused(
+    def _recurrence(
         self,
         memory: Tensor,
         kvs: list[Tensor],
         gate_x: Tensor,
         starts: Tensor | None,
         mask: Tensor | None,
-    ) -> tuple[Tensor, State]:
-        """:meth:`unroll` after the input projections, through :mod:`graphrl.nn.rmc_fused`."""
-        spec = rmc_fused.FusedSpec(
-            heads=self.heads,
-            num_blocks=len(self.blocks),
-            gated=self.gate_style != "none",
-            eps1=tuple(block.norm1.eps for block in self.blocks),
-            eps2=tuple(block.norm2.eps for block in self.blocks),
-            compiled=self.compile_steps,
-        )
-        params = [p for block in self.blocks for p in rmc_fused.block_params(block)]
-        if spec.gated:
-            params += [self.gate_memory.weight, self.gate_memory.bias]
-        keep = None
-        if mask is not None:
-            slots = mask.new_ones(*mask.shape[:2], self.mem_slots, dtype=torch.bool)
-            keep = torch.cat([slots, mask.bool()], dim=-1)  # [T, B, S + K]
-        init = None
-        if starts is not None:
-            init = self.initial_state(1, memory.device)[0][0].to(memory.dtype)  # [S, D]
-            starts = starts.bool()
-        gates = gate_x if spec.gated else None
-        if torch.is_grad_enabled():
-            outputs, memory = rmc_fused.fused_unroll(
-                spec, memory, kvs, gates, params, starts, keep, init
-            )
-        else:  # no graph to record: the same loop, nothing kept for a backward
-            outputs, memory, _ = rmc_fused.forward_steps(
-                memory, kvs, gates, keep, starts, init, params, spec, save=False
-            )
-        return outputs, (memory,)
+    ) -> tuple[Tensor, Tensor]:
+        """The steps of :meth:`unroll` after the input projections: ``(outputs [T, B, S * D],
+        last memory [B, S, D])`` from ``memory [B, S, D]``, keys/values ``[T, B, K, D]`` per
+        block and the gates' input terms ``[T, B, 2 G]``."""
+        steps = kvs[0].shape[0]
+        # unbind once: indexing [t] per step would make autograd fill a [T, ...] zero gradient
+        # per step (quadratic in T); unbind's backward is a single stack.
+        kv_steps = list(zip(*(kv.unbind(0) for kv in kvs)))
+        gate_steps = gate_x.unbind(0) if gate_x.numel() else [gate_x] * steps
+        mask_steps = [None] * steps if mask is None else mask.unbind(0)
+        outputs = []
+        for t in range(steps):  # the recurrence: one step per time step
+            if starts is not None:
+                (memory,) = self.reset((memory,), starts[t])
+            memory = self._update(memory, list(kv_steps[t]), gate_steps[t], mask_steps[t])
+            outputs.append(memory.flatten(1))
+        return torch.stack(outputs), memory
+
+    def _compiled_recurrence(self) -> Callable[..., tuple[Tensor, Tensor]]:
+        """:meth:`_recurrence` through ``torch.compile`` (built once; one graph per sequence
+        length and batch size), or eagerly with a warning when compiling fails."""
+        if self._compiled is None:
+            compiled = torch.compile(self._recurrence, dynamic=False)
+
+            def recurrence(*args: Any) -> tuple[Tensor, Tensor]:
+                try:
+                    return compiled(*args)
+                except Exception as exc:  # no compiler, unsupported backend: stay correct
+                    warnings.warn(
+                        f"RelationalMemoryCore: torch.compile failed ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:120]}); running eagerly "
+                        "(set compile_steps=false to silence this)",
+                        stacklevel=2,
+                    )
+                    self._compiled = self._recurrence
+                    return self._recurrence(*args)
+
+            self._compiled = recurrence
+        return self._compiled
 
     def forward(
         self, x: Tensor, memory: Tensor | None = None, mask: Tensor | None = None
@@ -350,7 +348,7 @@ class RelationalMemoryCore(RecurrentCore):
     def extra_repr(self) -> str:
         return (
             f"input_size={self.input_size}, mem_slots={self.mem_slots}, "
-            f"gate={self.gate_style}, fused={self.fused}, compile_steps={self.compile_steps}"
+            f"gate={self.gate_style}, compile_steps={self.compile_steps}"
         )
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from graphrl.cli import cli_main
 from graphrl.commands import evaluate_command
+from graphrl.envs.boxworld_colors import fit_symbols
 from graphrl.envs.vector import env_spaces
-from graphrl.rl.evaluation import fit_symbols
 
 
 def test_fit_symbols_relabels_when_levels_fit_and_refuses_otherwise() -> None:
