@@ -37,6 +37,19 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
         ("did you mean --model.init_args.policy.init_args.hidden?",),
     ),
     (
+        "typo-backbone-key",
+        "fit --config {AGENT_YAML} --model.policy.backbone.topolgy=knn",
+        (
+            "RelationalBackbone takes no argument 'topolgy'",
+            "did you mean --model.policy.backbone.topology?",
+        ),
+    ),
+    (
+        "unknown-backbone-key",
+        "fit --config {AGENT_YAML} --model.policy.backbone.xyzzy=1",
+        ("RelationalBackbone takes no argument 'xyzzy'; it takes: channels, encoder",),
+    ),
+    (
         "typo-trainer-key",
         "fit --config {SUP} --trainer.max_stesp=5",
         ("did you mean --trainer.max_steps?",),
