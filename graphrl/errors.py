@@ -331,7 +331,8 @@ def _parser_keys(parser: Any) -> list[str]:
 def _unknown_option_line(option: str, class_path: str, chain: list[str], argv: list[str]) -> str:
     prefix = ".".join(chain)
     prefix = f"{prefix}." if prefix else ""
-    match = closest(option, _class_keys(class_path))
+    keys = _class_keys(class_path)
+    match = closest(option, keys)
     given = _users_flag(prefix + option, argv)
     where = f"--{given}" if given else f"{prefix}{option} (in the --config file)"
     line = f"unknown option {where}: {class_path} takes no argument {option!r}"
@@ -342,7 +343,12 @@ def _unknown_option_line(option: str, class_path: str, chain: list[str], argv: l
     hint = hint or _earlier_argument_hint(class_path, option, fuzzy=True)
     if hint:
         return f"{line}; {hint}"
-    return f"{line}; see `graphrl fit --{prefix}help {class_path}`"
+    if keys:
+        supplied = {"observation_space", "action_space", "num_actions", "input_size", "spec"}
+        top = sorted({k.split(".")[0] for k in keys} - supplied)  # those given at build
+        top = [k for k in top if k.isidentifier()]
+        line += f"; it takes: {', '.join(top)}"
+    return line
 
 
 def parse_error_line(message: str, parser: Any, argv: list[str]) -> str:
@@ -365,9 +371,16 @@ def parse_error_line(message: str, parser: Any, argv: list[str]) -> str:
     class_paths = re.findall(r"class_path[ =]'([\w.]+)'", message)
     option = _NOT_ACCEPTED.search(message)
     nested_unknown = _UNRECOGNIZED.search(message) if class_paths else None
-    if class_paths and (option or nested_unknown):
-        name = option.group(1) if option else nested_unknown.group(1)[2:]
-        return _unknown_option_line(name, class_paths[-1], chain, argv)
+    if option and class_paths:
+        # The class that refused the option is the first named after the refusal; the keys
+        # before it are the path to that class (each a class with its own init_args).
+        after = re.findall(r"class_path[ =]'([\w.]+)'", message[option.end() :])
+        keys = [k for k, _ in _PARSER_KEY.findall(message[: option.start()]) if k]
+        keys = [k for k in keys if k != "config"]
+        nested = [part for key in keys for part in (key, "init_args")]
+        return _unknown_option_line(option.group(1), (after or class_paths)[0], nested, argv)
+    if class_paths and nested_unknown:
+        return _unknown_option_line(nested_unknown.group(1)[2:], class_paths[-1], chain, argv)
     expected = [
         _EXPECTED.match(ln.strip().lstrip("- "))
         for ln in message.splitlines()

@@ -19,8 +19,13 @@ from graphrl.checks import check_positive
 from graphrl.errors import BadArgument
 from graphrl.graphs.batch import EntityGraph
 from graphrl.graphs.edge_features import EDGE_FEATURES, edge_feature_dim
-from graphrl.nn import attention, gcn, gnn, rgcn  # noqa: F401  (the layers register themselves)
+
+# The built-in layers register themselves in LAYERS when their modules are imported.
+from graphrl.nn.attention import AttentionLayer  # noqa: F401
 from graphrl.nn.base import LAYERS
+from graphrl.nn.gcn import GCNLayer  # noqa: F401
+from graphrl.nn.gnn import GNNLayer  # noqa: F401
+from graphrl.nn.rgcn import RGCNLayer  # noqa: F401
 
 
 def _declares(layer_cls: type, flag: str) -> bool:

@@ -58,6 +58,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {
         "SUP": str(sup),
         "RL": str(rl),
+        "AGENT_YAML": str(
+            Path(__file__).resolve().parents[2] / "configs/boxworld/ppo_attention.yaml"
+        ),
         "TYPO_YAML": str(typo),
         "BROKEN_YAML": str(broken),
         "LIST_YAML": str(listed),

@@ -22,12 +22,12 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
         ("--model.init_args.head_hiden", "did you mean --model.init_args.head_hidden?"),
     ),
     (
-        "typo-backbone-key",
+        "typo-set-backbone-key",
         "fit --config {SUP} --model.init_args.backbone.init_args.topolgy=knn",
         ("did you mean --model.init_args.backbone.init_args.topology?",),
     ),
     (
-        "typo-backbone-key-short",
+        "typo-set-backbone-key-short",
         "fit --config {SUP} --model.backbone.topolgy=knn",
         ("did you mean --model.backbone.topology?",),
     ),
@@ -51,6 +51,19 @@ CASES: list[tuple[str, str, tuple[str, ...]]] = [
         "typo-policy-key",
         "fit --config {RL} --model.init_args.policy.init_args.hiden=8",
         ("did you mean --model.init_args.policy.init_args.hidden?",),
+    ),
+    (
+        "typo-backbone-key",
+        "fit --config {AGENT_YAML} --model.policy.backbone.topolgy=knn",
+        (
+            "RelationalBackbone takes no argument 'topolgy'",
+            "did you mean --model.policy.backbone.topology?",
+        ),
+    ),
+    (
+        "unknown-backbone-key",
+        "fit --config {AGENT_YAML} --model.policy.backbone.xyzzy=1",
+        ("RelationalBackbone takes no argument 'xyzzy'; it takes: channels, encoder",),
     ),
     (
         "typo-trainer-key",

@@ -37,8 +37,18 @@ def test_every_page_and_api_reference_is_built(site: Path) -> None:
     ):  # fmt: skip
         assert (site / page).is_file(), page
     models = (site / "reference/models/index.html").read_text()
-    assert 'id="graphrl.models.GraphActorCritic"' in models
+    for name in (
+        "ActorCritic", "RelationalBackbone", "FlatBackbone", "CNNBackbone", "CategoricalHead",
+        "MultiCategoricalHead", "GaussianHead", "PointerActionHead", "ActionSpec",
+    ):  # fmt: skip
+        assert f'id="graphrl.models.{name}"' in models, name
     assert "observation_space" in models  # the Args section is rendered
+    nn = (site / "reference/nn/index.html").read_text()
+    for name in ("LSTMCore", "RelationalMemoryCore", "MottQueryCore", "RecurrentCore"):
+        assert f'id="graphrl.nn.{name}"' in nn, name
+    envs = (site / "reference/envs/index.html").read_text()
+    for name in ("make_vector_env", "env_spaces", "env_seeds"):
+        assert f'id="graphrl.envs.vector.{name}"' in envs, name
 
 
 def test_results_figures_are_published(site: Path) -> None:

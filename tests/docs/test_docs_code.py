@@ -132,10 +132,24 @@ def _run_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> in
     return ran
 
 
+def _defined_on_page(obj: object, where: Path) -> bool:
+    """Whether a registered class or env entry point comes from a page (its module namespace
+    or a file it wrote under ``where``), not from a package imported along the way."""
+    name = obj.split(":")[0] if isinstance(obj, str) else getattr(obj, "__module__", "") or ""
+    if name.startswith("docs_"):
+        return True
+    file = getattr(sys.modules.get(name), "__file__", None)
+    return file is not None and Path(file).resolve().is_relative_to(where.resolve())
+
+
 @pytest.fixture
-def _registries() -> Iterator[None]:
+def _registries(tmp_path: Path) -> Iterator[None]:
     """A page's ``gym.register`` calls and registered parts stay on the page (its
-    ``Corridor-v0`` is not the RL tests' toy env; its topology ``ring`` is gone after it)."""
+    ``Corridor-v0`` is not the RL tests' toy env; its topology ``ring`` is gone after it).
+
+    What a package imported during the page registers (``import minigrid`` registers the
+    ``MiniGrid-*`` ids once per process) stays for the pages after it.
+    """
     import gymnasium as gym
 
     from graphrl.registry import Registry
@@ -143,10 +157,18 @@ def _registries() -> Iterator[None]:
     saved = dict(gym.registry)
     parts = {kind: dict(registry._entries) for kind, registry in Registry.all().items()}
     yield
-    gym.registry.clear()
-    gym.registry.update(saved)
+    for key, spec in list(gym.registry.items()):
+        if key in saved:
+            gym.registry[key] = saved[key]
+        elif _defined_on_page(spec.entry_point, tmp_path):
+            del gym.registry[key]
     for kind, registry in Registry.all().items():
-        registry._entries = parts.get(kind, {})
+        before = parts.get(kind, {})
+        for name, obj in list(registry._entries.items()):
+            if name in before:
+                registry._entries[name] = before[name]
+            elif _defined_on_page(obj, tmp_path):
+                del registry._entries[name]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
