@@ -34,6 +34,7 @@ from torch.distributions import Categorical
 
 from graphrl.checks import check_in_unit, check_positive
 from graphrl.rl.evaluation import evaluate_policy
+from graphrl.rl.finite import check_rollout_finite
 from graphrl.rl.functional import compute_gae, explained_variance
 from graphrl.rl.policies import PolicyFactory, static_shapes
 from graphrl.rl.recurrent import RecurrentRolloutCollector, SequenceBatch, is_recurrent
@@ -287,6 +288,7 @@ class OnPolicyModule(LightningModule, ABC):
         learning_rate = opt.param_groups[0]["lr"]
 
         buffer = self.collector.collect(self.policy, self.device)
+        check_rollout_finite(buffer.obs, buffer.rewards, hp.env_id, self.iteration * hp.num_steps)
         advantages, returns = compute_gae(
             buffer.rewards,
             buffer.values,

@@ -140,9 +140,12 @@ def make_vector_env(
         raise ValueError(f"vector_mode must be 'sync' or 'async', got {vector_mode!r}")
     if not seeds:
         raise ValueError("make_vector_env needs at least one env (num_envs >= 1)")
+    from graphrl.envs.faults import GuardedAsyncVectorEnv, guard_env_fns
+
     env_fns = [
         functools.partial(make_single_env, env_id, seed, **(env_kwargs or {})) for seed in seeds
     ]
+    env_fns = guard_env_fns(env_fns, env_id)  # a fault names the env id, index and env step
     same_step = gym.vector.AutoresetMode.SAME_STEP
     if vector_mode == "sync":
         envs = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=same_step)
@@ -150,8 +153,8 @@ def make_vector_env(
         probe = env_fns[0]()  # Graph observations cannot live in shared memory: ask the env
         shared_memory = not isinstance(probe.observation_space, gym.spaces.Graph)
         probe.close()
-        envs = gym.vector.AsyncVectorEnv(
-            env_fns, autoreset_mode=same_step, shared_memory=shared_memory
+        envs = GuardedAsyncVectorEnv(
+            env_id, env_fns, autoreset_mode=same_step, shared_memory=shared_memory
         )
     _check_spaces(env_id, envs.single_observation_space, envs.single_action_space)
     return envs
