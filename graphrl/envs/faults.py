@@ -18,10 +18,12 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import gymnasium as gym
+from gymnasium.vector.async_vector_env import AsyncState
 
 from graphrl.errors import RunFailure
 
@@ -138,14 +140,16 @@ class GuardedAsyncVectorEnv(gym.vector.AsyncVectorEnv):
     def __init__(self, env_id: str, env_fns: Sequence[Callable[[], gym.Env]], **kwargs: Any):
         self.env_id = env_id
         self.vector_steps = 0  # steps every sub-env took (same-step autoreset: one per call)
+        self._broken = False  # a worker died: close() terminates the others
         super().__init__([functools.partial(_in_worker, fn) for fn in env_fns], **kwargs)
 
     def _dead_worker(self, when: str) -> EnvFault:
-        dead = []
-        for index, process in enumerate(self.processes):
-            process.join(timeout=2.0)  # reap it, so its exit code is known
-            if not process.is_alive():
-                dead.append((index, process))
+        deadline = time.monotonic() + 5.0  # the broken pipe may come before the exit status
+        while True:
+            dead = [(i, p) for i, p in enumerate(self.processes) if p.exitcode is not None]
+            if dead or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
         if not dead:
             return EnvFault(
                 f"a worker process of {self.env_id} stopped answering {when} {_DEBUG_HINT}"
@@ -160,7 +164,13 @@ class GuardedAsyncVectorEnv(gym.vector.AsyncVectorEnv):
         try:
             return call()
         except self._PIPE_ERRORS as exc:
+            # The pending call cannot complete: close() terminates the workers, not waits.
+            self._broken = True
+            self._state = AsyncState.DEFAULT
             raise self._dead_worker(when) from exc
+
+    def close_extras(self, timeout: float | None = None, terminate: bool = False) -> None:
+        super().close_extras(timeout, terminate or self._broken)
 
     def step_async(self, actions: Any) -> None:
         when = f"at env step {self.vector_steps + 1}"
@@ -197,6 +207,6 @@ class GuardedAsyncVectorEnv(gym.vector.AsyncVectorEnv):
                     f"{_env_name(self.env_id, index)} raised {exctype.__name__}: {value} "
                     f"at env step {self.vector_steps + 1} {_DEBUG_HINT}"
                 )
-        self._state = gym.vector.async_vector_env.AsyncState.DEFAULT
+        self._state = AsyncState.DEFAULT
         assert fault is not None
         raise fault

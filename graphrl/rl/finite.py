@@ -5,17 +5,23 @@ collection and, when any value is NaN or infinite, raises :class:`~graphrl.envs.
 naming the env id, the env's index and the env step that returned it, before the update could
 spread it into the parameters. Integer observations (symbol grids) cannot hold NaN and are not
 read. The check is one ``isfinite`` pass over the floats and one host sync per rollout.
+
+A NaN observation usually stops the rollout before it ends: the policy's logits turn NaN and
+sampling an action raises. :func:`collect_checked` then checks the part of the rollout stored
+so far (the rest holds the previous, already checked, rollout), so that error too is the line
+naming the env.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from graphrl.envs.faults import EnvFault
 from graphrl.rl.observations import GraphObs, ObsDict, Observation
+from graphrl.rl.rollout import RolloutBuffer, RolloutCollector
 
-__all__ = ["check_rollout_finite", "float_parts"]
+__all__ = ["check_rollout_finite", "collect_checked", "float_parts"]
 
 
 def float_parts(obs: Observation, name: str = "observation") -> list[tuple[str, Tensor]]:
@@ -71,3 +77,37 @@ def check_rollout_finite(obs: Observation, rewards: Tensor, env_id: str, steps_b
             f"env {index} of {env_id} returned a non-finite {what} ({value}) {step}: fix the "
             "env (or a wrapper of it) so that its observations and rewards are finite"
         )
+
+
+def collect_checked(
+    collector: RolloutCollector,
+    policy: nn.Module,
+    device: torch.device | str,
+    env_id: str,
+    steps_before: int,
+) -> RolloutBuffer:
+    """``collector.collect(policy, device)``, then :func:`check_rollout_finite` on its buffer.
+
+    Args:
+        collector: The rollout collector.
+        policy: The policy that acts.
+        device: Where the policy and the buffer live.
+        env_id: The envs' id (for the message).
+        steps_before: Steps each env took before this rollout.
+
+    Raises:
+        EnvFault: when the env returned NaN / inf, also when that made the rollout itself fail.
+    """
+    try:
+        buffer = collector.collect(policy, device)
+    except Exception as exc:
+        if not isinstance(exc, EnvFault) and collector.buffer is not None:
+            try:
+                check_rollout_finite(
+                    collector.buffer.obs, collector.buffer.rewards, env_id, steps_before
+                )
+            except EnvFault as fault:
+                raise fault from exc
+        raise
+    check_rollout_finite(buffer.obs, buffer.rewards, env_id, steps_before)
+    return buffer

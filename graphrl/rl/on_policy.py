@@ -34,7 +34,7 @@ from torch.distributions import Categorical
 
 from graphrl.checks import check_in_unit, check_positive
 from graphrl.rl.evaluation import evaluate_policy
-from graphrl.rl.finite import check_rollout_finite
+from graphrl.rl.finite import collect_checked
 from graphrl.rl.functional import compute_gae, explained_variance
 from graphrl.rl.policies import PolicyFactory, static_shapes
 from graphrl.rl.recurrent import RecurrentRolloutCollector, SequenceBatch, is_recurrent
@@ -287,8 +287,8 @@ class OnPolicyModule(LightningModule, ABC):
         opt = self.optimizers()
         learning_rate = opt.param_groups[0]["lr"]
 
-        buffer = self.collector.collect(self.policy, self.device)
-        check_rollout_finite(buffer.obs, buffer.rewards, hp.env_id, self.iteration * hp.num_steps)
+        steps_before = self.iteration * hp.num_steps  # each env's, for a NaN's message
+        buffer = collect_checked(self.collector, self.policy, self.device, hp.env_id, steps_before)
         advantages, returns = compute_gae(
             buffer.rewards,
             buffer.values,
