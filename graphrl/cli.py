@@ -197,8 +197,9 @@ class SaveNewConfig(SaveConfigCallback):
     """
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if not self.already_saved and self.save_to_log_dir and trainer.log_dir is not None:
-            name = self._free_name(trainer.log_dir) if trainer.is_global_zero else None
+        log_dir = trainer.log_dir  # a collective: every rank reads it
+        if not self.already_saved and self.save_to_log_dir and log_dir is not None:
+            name = self._free_name(log_dir) if trainer.is_global_zero else None
             self.config_filename = trainer.strategy.broadcast(name)
         super().setup(trainer, pl_module, stage)
 
