@@ -44,10 +44,16 @@ def test_mlp_policy_has_the_shape_of_sb3_mlp_policy() -> None:
 def test_mlp_policy_scales_integer_observations_by_the_space_bound() -> None:
     policy = MLPPolicy(GRID, 2)
     obs = torch.tensor(np.broadcast_to(GRID.high, GRID.shape).copy()).unsqueeze(0)
-    x = obs.reshape(1, -1).float() * policy.obs_scale
-    torch.testing.assert_close(x, torch.ones_like(x))
+    logits, value = policy(obs)  # every cell at its bound: forward must feed ones to the nets
+    ones = torch.ones(1, obs[0].numel())
+    torch.testing.assert_close(logits, policy.pi(ones))
+    torch.testing.assert_close(value, policy.vf(ones).squeeze(-1))
+    unscaled = policy.vf(obs.reshape(1, -1).float()).squeeze(-1)
+    assert not torch.allclose(value, unscaled)
     float_space = gym.spaces.Box(-5.0, 5.0, (3,), np.float32)
-    torch.testing.assert_close(MLPPolicy(float_space, 2).obs_scale, torch.ones(3))
+    float_policy = MLPPolicy(float_space, 2)  # float observations go in as they are
+    x = torch.tensor([[4.0, -3.0, 0.5]])
+    torch.testing.assert_close(float_policy(x)[1], float_policy.vf(x).squeeze(-1))
 
 
 def test_cnn_policy_embeds_each_channel_separately() -> None:
