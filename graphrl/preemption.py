@@ -121,10 +121,15 @@ class Preemption(Callback):
                 self._previous.setdefault(signum, current)
                 signal.signal(signum, self._on_signal)
 
-    def _restore(self) -> None:
+    def _restore(self, trainer: L.Trainer) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
+        # Lightning's teardown (after on_exception) puts back the handlers it found when it
+        # registered its own, which were ours: make it put back the ones from before the run.
+        found = getattr(getattr(trainer, "_signal_connector", None), "_original_handlers", {})
         for signum, handler in self._previous.items():
+            if found.get(signum) == self._on_signal:
+                found[signum] = handler
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         self._previous = {}
 
@@ -146,11 +151,11 @@ class Preemption(Callback):
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        self._restore()
+        self._restore(trainer)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage == "fit":
-            self._restore()
+            self._restore(trainer)
 
     # ------------------------------------------------------------------ the safe point
 

@@ -41,3 +41,21 @@ class RankHeartbeat(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         _append(self.path, f"{trainer.global_rank} {os.getpid()} {pl_module.iteration}")
+
+
+class SignalAt(L.Callback):
+    """Sends ``signum`` to this process when optimizer step ``step`` begins (a preemption
+    arriving mid-batch).
+
+    Args:
+        step: ``trainer.global_step`` at whose training batch the signal arrives.
+        signum: The signal's number (15: SIGTERM, 10: SIGUSR1).
+    """
+
+    def __init__(self, step: int, signum: int) -> None:
+        self.step = step
+        self.signum = signum
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
