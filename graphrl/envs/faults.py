@@ -6,7 +6,7 @@ from its ``step``/``reset`` into an :class:`EnvFault` naming them. Async vector 
 :class:`GuardedAsyncVectorEnv`: a worker's exception reaches the main process as that line
 (without gymnasium's logged traceback), and a worker process that dies (killed, segfault,
 ``os._exit``) is named by index, process id and how it ended. Worker processes pass SIGTERM and
-SIGUSR1 on to their rank's process, which stops at its next safe point
+SIGUSR1 from outside on to their rank's process, which stops at its next safe point
 (:mod:`graphrl.preemption`) while the envs keep running until it closes them.
 
 The CLI prints an ``EnvFault`` alone (``error: env 3 of my_pkg:Sensor-v0 raised RuntimeError:
@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -103,15 +104,33 @@ def guard_env_fns(env_fns: Sequence[Callable[[], gym.Env]], env_id: str) -> list
 # ---------------------------------------------------------------------------- async workers
 
 
-def _forward_to_parent(signum: int, frame: Any) -> None:
-    os.kill(os.getppid(), signum)
+def _relay_stop_signals(rank_pid: int) -> None:
+    """In an async worker: SIGTERM / SIGUSR1 from anyone but the rank's process (a scheduler,
+    ``kill``, the whole process group) go on to the rank's process, which stops at its next
+    safe point and closes the envs, while this worker keeps stepping; from the rank's process
+    itself (closing its envs, or exiting) they end the worker. A thread waits for the signals
+    (blocked in every other thread) so that it can read who sent them."""
+    signals = set(_FORWARDED_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+
+    def relay() -> None:
+        while True:
+            info = signal.sigwaitinfo(signals)
+            if info.si_pid == rank_pid:
+                os._exit(128 + info.si_signo)
+            try:
+                os.kill(rank_pid, info.si_signo)
+            except ProcessLookupError:
+                os._exit(128 + info.si_signo)
+
+    threading.Thread(target=relay, name="graphrl-signal-relay", daemon=True).start()
 
 
-def _in_worker(make: Callable[[], gym.Env]) -> gym.Env:
-    """Runs in an async worker process: pass stop signals on to the rank's process (which
-    stops at a safe point and closes the envs) instead of dying mid-step."""
-    for signum in _FORWARDED_SIGNALS:
-        signal.signal(signum, _forward_to_parent)
+def _in_worker(make: Callable[[], gym.Env], rank_pid: int) -> gym.Env:
+    """Make the env; in an async worker process (not in the rank's process ``rank_pid``, where
+    gymnasium also makes one to read the spaces), relay stop signals first."""
+    if os.getpid() != rank_pid:
+        _relay_stop_signals(rank_pid)
     return make()
 
 
@@ -141,7 +160,8 @@ class GuardedAsyncVectorEnv(gym.vector.AsyncVectorEnv):
         self.env_id = env_id
         self.vector_steps = 0  # steps every sub-env took (same-step autoreset: one per call)
         self._broken = False  # a worker died: close() terminates the others
-        super().__init__([functools.partial(_in_worker, fn) for fn in env_fns], **kwargs)
+        pid = os.getpid()
+        super().__init__([functools.partial(_in_worker, fn, pid) for fn in env_fns], **kwargs)
 
     def _dead_worker(self, when: str) -> EnvFault:
         deadline = time.monotonic() + 5.0  # the broken pipe may come before the exit status

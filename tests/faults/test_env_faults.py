@@ -6,10 +6,14 @@ Sync and async vector envs alike; ``faulty_env:Faulty-v0`` goes wrong on purpose
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import faulty_env  # noqa: F401  (registers Faulty-v0 here; workers import it by name)
 import lightning as L
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -138,6 +142,7 @@ def test_the_cli_prints_one_line_exits_1_and_keeps_the_last_checkpoint(
             "max_epochs": -1,
             "enable_progress_bar": False,
             "enable_model_summary": False,
+            "log_every_n_steps": 1,
             "default_root_dir": str(tmp_path / "runs"),
             "callbacks": [
                 {"class_path": "graphrl.checkpoints.Checkpoint",
@@ -158,3 +163,24 @@ def test_the_cli_prints_one_line_exits_1_and_keeps_the_last_checkpoint(
     assert torch.load(last, weights_only=False)["on_policy"]["iteration"] == 2
     restored = PPO.load_from_checkpoint(last)
     assert restored.iteration == 2 and restored.env_steps == 16
+
+
+def test_an_async_worker_passes_a_stop_signal_on_to_its_rank_and_keeps_stepping() -> None:
+    received: list[int] = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: received.append(signum))
+    seeds = env_seeds(0, 2)
+    envs = make_vector_env(ENV, seeds, "async", {})
+    try:
+        envs.reset(seed=seeds)
+        # From another process, as a scheduler's or `kill`'s (from the rank's own process the
+        # signal ends the worker: that is how the vector env terminates its workers)
+        subprocess.run(["kill", "-USR1", str(envs.processes[1].pid)], check=True, timeout=60)
+        deadline = time.monotonic() + 60  # a hang guard
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert received == [signal.SIGUSR1]
+        envs.step(np.zeros(2, dtype=np.int64))  # the worker lives on
+        assert all(p.is_alive() for p in envs.processes)
+    finally:
+        envs.close()
+        signal.signal(signal.SIGUSR1, previous)
