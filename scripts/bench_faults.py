@@ -26,8 +26,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from graphrl.cli import cli_main
+from graphrl.envs.vector import env_seeds, make_vector_env
 from graphrl.rl.finite import check_rollout_finite
-from graphrl.rl.rollout import RolloutCollector, env_seeds, make_vector_env
+from graphrl.rl.rollout import RolloutCollector
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "boxworld" / "ppo_attention.yaml"
 

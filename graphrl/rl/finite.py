@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from graphrl.envs.faults import EnvFault
-from graphrl.rl.observations import GraphObs, ObsDict, Observation
+from graphrl.graphs.observations import GraphObs, ObsDict, Observation
 from graphrl.rl.rollout import RolloutBuffer, RolloutCollector
 
 __all__ = ["check_rollout_finite", "collect_checked", "float_parts"]

@@ -20,9 +20,10 @@ import yaml
 
 from graphrl.cli import main
 from graphrl.envs.faults import EnvFault
+from graphrl.envs.vector import env_seeds, make_vector_env
 from graphrl.rl import PPO, MLPPolicy
 from graphrl.rl.finite import check_rollout_finite, collect_checked
-from graphrl.rl.rollout import RolloutCollector, env_seeds, make_vector_env
+from graphrl.rl.rollout import RolloutCollector
 
 ENV = "faulty_env:Faulty-v0"
 DEBUG = "(rerun with --debug for the traceback)"
