@@ -14,12 +14,13 @@ the newest of all.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import random
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import lightning as L
@@ -27,13 +28,17 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from graphrl.errors import RunFailure
+
 __all__ = [
     "Checkpoint",
+    "CheckpointWriteError",
     "check_checkpoint_fits",
     "find_last_checkpoint",
     "global_rng_state",
     "resolve_ckpt_path",
     "set_global_rng_state",
+    "write_atomically",
 ]
 
 RESUME_FLAG = "resume_or_start"
@@ -214,6 +219,60 @@ def set_global_rng_state(state: Mapping[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
+# ---------------------------------------------------------------------------- atomic writes
+
+
+class CheckpointWriteError(RunFailure):
+    """A checkpoint could not be written (a full disk, an I/O error); the previous file at that
+    path is untouched."""
+
+
+def write_atomically(trainer: L.Trainer, filepath: str, write: Callable[[str], None]) -> None:
+    """Write a checkpoint to ``<filepath>.part`` with ``write`` and rename it into place.
+
+    The rename is atomic on POSIX, so ``filepath`` always holds the previous checkpoint or the
+    new one, never half of one, whether the process is killed or the disk fills mid-write.
+    Every rank calls this (``write`` is collective, e.g. ``trainer.save_checkpoint``); rank 0
+    renames, then all ranks meet at a barrier.
+
+    Args:
+        trainer: The running Trainer.
+        filepath: The checkpoint's final path (local; not ``s3://`` and such).
+        write: Writes a checkpoint to the path it is given.
+
+    Raises:
+        CheckpointWriteError: one line naming the file, the error (``ENOSPC``, ``EIO``, ...)
+            and what to do, when writing or renaming fails; the partial file is removed.
+    """
+    partial = f"{filepath}.part"
+    try:
+        write(partial)
+        if trainer.is_global_zero:
+            os.replace(partial, filepath)  # the old file or the new, never half
+    except OSError as exc:
+        if trainer.is_global_zero:
+            try:
+                os.remove(partial)
+            except OSError:
+                pass
+        raise CheckpointWriteError(_write_failure(filepath, exc)) from exc
+    trainer.strategy.barrier()
+
+
+def _write_failure(filepath: str, exc: OSError) -> str:
+    code = errno.errorcode.get(exc.errno, "") if exc.errno is not None else ""
+    reason = f"{exc.strerror or exc} ({code})" if code else str(exc.strerror or exc)
+    before = (
+        f"the previous {os.path.basename(filepath)} there is intact"
+        if os.path.isfile(filepath)
+        else "no earlier checkpoint is at that path"
+    )
+    return (
+        f"could not write checkpoint {filepath}: {reason}; {before}. Free space on that disk "
+        "or point --trainer.default_root_dir elsewhere, then resume with --ckpt_path last"
+    )
+
+
 # ---------------------------------------------------------------------------- the callback
 
 
@@ -315,9 +374,6 @@ class Checkpoint(ModelCheckpoint):
         if "://" in str(filepath):  # remote filesystems: Lightning's own (transactional) write
             super()._save_checkpoint(trainer, filepath)
             return
-        partial = f"{filepath}.part"
-        super()._save_checkpoint(trainer, partial)
-        if trainer.is_global_zero:
-            os.replace(partial, filepath)  # atomic on POSIX: the old file or the new, never half
-        trainer.strategy.barrier()
+        write = super()._save_checkpoint
+        write_atomically(trainer, filepath, lambda path: write(trainer, path))
         self._last_checkpoint_saved = filepath

@@ -38,6 +38,7 @@ from graphrl.errors import (
     handle_errors,
     parse_error_line,
 )
+from graphrl.preemption import Preemption
 
 CKPT_KEYWORDS = ("last", "best", "hpc", "registry")  # Lightning resolves these itself
 DATA_LINKS = ("num_features", "num_classes", "max_entities", "pos_dim", "answer", "question_types")
@@ -200,6 +201,8 @@ class GraphRLCLI(LightningCLI):
             raise UsageError(_part_error_line(exc, self._sub_config())) from None
         self._check_command_fits_model()
         self.trainer.callbacks += [MetricsJSON(), MetricsCSV()]
+        if self.subcommand == "fit":  # SIGTERM / SIGUSR1: stop at a safe point, save, say so
+            self.trainer.callbacks.append(Preemption())
         if self.subcommand == "predict":
             self.trainer.callbacks.append(PredictionsFile())
 
@@ -250,6 +253,31 @@ def _title_groups(parser: LightningArgumentParser) -> None:
     for key, title in titles.items():
         if key in groups:
             groups[key].title = title
+
+
+class SaveNewConfig(SaveConfigCallback):
+    """LightningCLI's ``config.yaml`` writer that never overwrites and never refuses to start.
+
+    A run logs into a log dir that has a config already when the log dir's version is fixed: on
+    SLURM, Lightning names it after the job id (``version_<SLURM_JOB_ID>``), so a requeued job
+    resumes into the same folder. Its config then goes to ``config-1.yaml``, ``config-2.yaml``,
+    ... beside the first one.
+    """
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        log_dir = trainer.log_dir  # a collective: every rank reads it
+        if not self.already_saved and self.save_to_log_dir and log_dir is not None:
+            name = self._free_name(log_dir) if trainer.is_global_zero else None
+            self.config_filename = trainer.strategy.broadcast(name)
+        super().setup(trainer, pl_module, stage)
+
+    def _free_name(self, log_dir: str) -> str:
+        stem, ext = os.path.splitext(self.config_filename)
+        name, n = self.config_filename, 0
+        while os.path.exists(os.path.join(log_dir, name)):
+            n += 1
+            name = f"{stem}-{n}{ext}"
+        return name
 
 
 CLI_DESCRIPTION = (
@@ -365,7 +393,7 @@ def _build_cli(args: list[str] | None, run: bool, has_data: bool) -> GraphRLCLI:
         L.LightningDataModule if has_data else None,
         subclass_mode_model=True,
         subclass_mode_data=True,
-        save_config_callback=SaveConfigCallback,
+        save_config_callback=SaveNewConfig,
         save_config_kwargs={"overwrite": False},
         trainer_defaults={"default_root_dir": "runs"},
         # No abbreviations: a misspelt --trainer.max_step would silently set max_steps.

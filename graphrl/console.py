@@ -18,12 +18,16 @@ from lightning.pytorch.callbacks.progress import ProgressBar
 
 __all__ = ["LineProgressBar", "progress_bar_for", "quiet_lightning"]
 
-# Lightning's own messages that say nothing about the run: product tips, and a warning about a
-# saving scheme (pre-optimizer-step weights) that graphrl's manual optimisation does not use.
+# Lightning's own messages that say nothing about the run and ask nothing of the user: product
+# tips, a warning about a saving scheme (pre-optimizer-step weights) that graphrl's manual
+# optimisation does not use, and start-up notes about defaults and Lightning's internals.
 _UNWANTED_LOGS = ("💡 Tip:",)
 _UNWANTED_WARNINGS = (
     "Using ModelCheckpoint with manual optimization",
     "Couldn't infer the batch indices",  # predict: PredictionsFile does not use them
+    "No seed found, seed set to",  # the seed is in the saved config.yaml either way
+    "`max_epochs` was not set",  # RL runs stop at total_timesteps; a config may set max_epochs
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # Lightning's _pytree calling torch's
 )
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
 
@@ -49,8 +53,8 @@ class _InfoToStdout(logging.StreamHandler):
 
 
 def quiet_lightning() -> None:
-    """Drop Lightning's tips and the manual-optimisation checkpoint warning; send Lightning's
-    info lines to stdout (idempotent)."""
+    """Drop Lightning's tips and its warnings that ask nothing of the user (``_UNWANTED_*``);
+    send Lightning's info lines to stdout (idempotent)."""
     for name in _LIGHTNING_LOGGERS:
         logger = logging.getLogger(name)
         for i, handler in enumerate(logger.handlers):

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 __all__ = [
     "BadArgument",
+    "RunFailure",
     "UsageError",
     "bad_argument_line",
     "closest",
@@ -44,6 +45,21 @@ class UsageError(SystemExit):
 
     def __init__(self, message: str) -> None:
         super().__init__(one_line(message))
+
+
+class RunFailure(RuntimeError):
+    """The run stopped for a reason its message states in full (the env that raised, the signal
+    that preempted it, the checkpoint that could not be written): the top-level handler prints
+    the message alone, as one line, and exits with ``exit_code`` (no "rerun with --debug" hint).
+
+    Args:
+        message: The whole line (what happened, where, and what to do).
+        exit_code: The process's exit status (1: the run failed).
+    """
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
+        super().__init__(one_line(message))
+        self.exit_code = exit_code
 
 
 class BadArgument(ValueError):
@@ -111,6 +127,8 @@ def describe(exc: BaseException) -> tuple[str, int]:
     """The one-line message and exit code for an exception that reached the top level."""
     if isinstance(exc, FloatingPointError):
         return str(exc), EXIT_FAILURE
+    if isinstance(exc, RunFailure):
+        return str(exc), exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", 130
     if _PEER_GONE.search(str(exc)) and _rank_prefix():

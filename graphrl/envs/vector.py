@@ -19,6 +19,7 @@ import gymnasium as gym
 import numpy as np
 
 from graphrl.envs import make_env
+from graphrl.envs.faults import GuardedAsyncVectorEnv, guard_env_fns
 from graphrl.graphs.observations import check_observation_space
 
 __all__ = ["VectorMode", "env_seeds", "env_spaces", "make_vector_env"]
@@ -84,6 +85,7 @@ def make_vector_env(
     if not seeds:
         raise ValueError("make_vector_env needs at least one env (num_envs >= 1)")
     env_fns = [functools.partial(make_env, env_id, seed, **(env_kwargs or {})) for seed in seeds]
+    env_fns = guard_env_fns(env_fns, env_id)  # a fault names the env id, index and env step
     same_step = gym.vector.AutoresetMode.SAME_STEP
     if vector_mode == "sync":
         envs = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=same_step)
@@ -91,8 +93,8 @@ def make_vector_env(
         probe = env_fns[0]()  # Graph observations cannot live in shared memory: ask the env
         shared_memory = not isinstance(probe.observation_space, gym.spaces.Graph)
         probe.close()
-        envs = gym.vector.AsyncVectorEnv(
-            env_fns, autoreset_mode=same_step, shared_memory=shared_memory
+        envs = GuardedAsyncVectorEnv(
+            env_id, env_fns, autoreset_mode=same_step, shared_memory=shared_memory
         )
     check_observation_space(envs.single_observation_space, f"graphrl agents (env {env_id})")
     return envs

@@ -37,6 +37,7 @@ from graphrl.envs.vector import env_seeds, env_spaces, make_vector_env
 from graphrl.models.agent import ActorCritic
 from graphrl.models.distributions import ActionSpec
 from graphrl.rl.evaluation import evaluate_policy
+from graphrl.rl.finite import collect_checked
 from graphrl.rl.functional import compute_gae, explained_variance
 from graphrl.rl.policies import PolicyFactory, static_shapes
 from graphrl.rl.recurrent import RecurrentRolloutCollector, SequenceBatch, is_recurrent
@@ -309,7 +310,8 @@ class OnPolicyModule(LightningModule, ABC):
         opt = self.optimizers()
         learning_rate = opt.param_groups[0]["lr"]
 
-        buffer = self.collector.collect(self.policy, self.device)
+        steps_before = self.iteration * hp.num_steps  # each env's, for a NaN's message
+        buffer = collect_checked(self.collector, self.policy, self.device, hp.env_id, steps_before)
         advantages, returns = compute_gae(
             buffer.rewards,
             buffer.values,

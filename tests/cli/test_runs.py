@@ -129,3 +129,19 @@ def test_manual_optimisation_checkpoint_warning_does_not_reach_the_user(files, t
     assert list(tmp_path.glob("lightning_logs/version_0/checkpoints/*.ckpt"))  # it did save
     messages = [str(w.message) for w in caught]
     assert not [m for m in messages if "ModelCheckpoint with manual optimization" in m]
+
+
+def test_lightnings_start_up_notes_that_ask_nothing_do_not_reach_the_user(
+    files, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)  # as in a fresh process
+    config = tmp_path / "rl.yaml"  # no seed, no max_epochs: Lightning notes both
+    text = Path(files["RL"]).read_text().replace("seed_everything: 0\n", "")
+    config.write_text(text.replace("  max_epochs: -1\n", ""))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(["fit", "--config", str(config), f"--trainer.default_root_dir={tmp_path}"])
+    assert list(tmp_path.glob("lightning_logs/version_0/metrics.json"))  # it ran
+    messages = [str(w.message) for w in caught]
+    unwanted = ("No seed found", "`max_epochs` was not set", "isinstance(treespec, LeafSpec)")
+    assert not [m for m in messages if any(u in m for u in unwanted)], messages

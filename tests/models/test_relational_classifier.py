@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 
 import lightning as L
 import pytest
@@ -296,7 +295,7 @@ def test_per_question_type_accuracy_and_attention_maps_are_logged(tmp_path) -> N
     assert "val/acc_shape_n6" in events.Tags()["scalars"]
 
 
-def test_nth_farthest_k3_learns_well_above_chance_in_seconds(tmp_path) -> None:
+def test_nth_farthest_k3_learns_the_distances_not_only_the_self_answer(tmp_path) -> None:
     torch.manual_seed(0)
     data = NthFarthestDataModule(
         num_entities=3,
@@ -328,13 +327,13 @@ def test_nth_farthest_k3_learns_well_above_chance_in_seconds(tmp_path) -> None:
         optimizer=lambda params: torch.optim.AdamW(params, lr=3e-3),
         attention_maps=False,
     )
-    start = time.perf_counter()
     trainer = _trainer(tmp_path, max_epochs=1)
     trainer.fit(model, datamodule=data)
-    elapsed = time.perf_counter() - start
     accuracy = float(trainer.callback_metrics["val/acc_k3"])
-    assert accuracy > 0.8, f"chance is 1/3; got {accuracy:.3f} after {elapsed:.1f}s"
-    assert elapsed < 60, f"150 steps took {elapsed:.0f}s"
+    # Chance is 1/3. One of the three ranks asks for m itself (n = K - 1), which needs no
+    # distances: a model that answers it and guesses between the other two scores
+    # 1/3 + 2/3 * 1/2 = 0.667. Well above that, the model compares distances.
+    assert accuracy > 0.95, f"got {accuracy:.3f}; without distances a model scores 0.667"
 
 
 # ---------------------------------------------------------------------------- parts

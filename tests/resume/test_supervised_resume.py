@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import yaml
 from datamodules import NthFarthestDataModule
 from datamodules.base import BatchIndexSampler, ResumableLoader
 from graphrl.cli import cli_main
+from graphrl.preemption import Preempted
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCHES_PER_EPOCH = 10
@@ -138,3 +140,29 @@ def test_loader_warns_when_the_stream_layout_changed() -> None:
     loader.load_state_dict({"batches_per_epoch": 10, "world_size": 1})  # same: silent
     with pytest.warns(UserWarning, match="resuming a training stream of"):
         loader.load_state_dict({"batches_per_epoch": 20, "world_size": 2})
+
+
+def test_sigterm_mid_step_saves_after_it_and_resume_equals_the_uninterrupted_run(
+    tmp_path: Path, full_run
+) -> None:
+    config = _config(tmp_path, "gnn")
+    cfg = yaml.safe_load(config.read_text())
+    signal_at = {"class_path": "heartbeat.SignalAt", "init_args": {"step": 7, "signum": 15}}
+    cfg["trainer"]["callbacks"].append(signal_at)
+    signalled = tmp_path / "signalled.yaml"
+    signalled.write_text(yaml.safe_dump(cfg))
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Preempted) as stop:
+        _fit(signalled, 25)
+    assert stop.value.exit_code == 128 + 15
+    assert str(stop.value).startswith(
+        "preempted by SIGTERM: stopped after training batch 8 (optimizer step 8) and saved "
+    )
+    (last,) = (tmp_path / "runs").glob("lightning_logs/version_0/checkpoints/last.ckpt")
+    assert torch.load(last, weights_only=False)["global_step"] == 8  # the step in flight done
+
+    cli = _fit(config, 25, "--ckpt_path=last")
+    _, expected = full_run
+    for name, tensor in cli.model.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name  # bit for bit
+    assert signal.getsignal(signal.SIGTERM) == before  # the process's own handler is back

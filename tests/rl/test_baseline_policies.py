@@ -44,14 +44,17 @@ def test_mlp_policy_has_the_shape_of_sb3_mlp_policy() -> None:
 def test_mlp_policy_scales_integer_observations_by_the_space_bound() -> None:
     policy = MLPPolicy(GRID, 2)
     obs = torch.tensor(np.broadcast_to(GRID.high, GRID.shape).copy()).unsqueeze(0)
-    ones = torch.ones(1, int(np.prod(GRID.shape)))
-    # An observation at the space's upper bound reaches the MLP as all ones.
-    torch.testing.assert_close(policy.backbone(obs).pooled, policy.backbone.mlp(ones))
-    torch.testing.assert_close(policy.critic(obs).pooled, policy.critic.mlp(ones))
+    params, value = policy(obs)  # every cell at its bound: forward must feed ones to the nets
+    ones = torch.ones(1, obs[0].numel())
+    torch.testing.assert_close(params, policy.pi(policy.backbone.mlp(ones)))
+    torch.testing.assert_close(value, policy.vf(policy.critic.mlp(ones)).squeeze(-1))
+    unscaled = policy.vf(policy.critic.mlp(obs.reshape(1, -1).float())).squeeze(-1)
+    assert not torch.allclose(value, unscaled)
     float_space = gym.spaces.Box(-5.0, 5.0, (3,), np.float32)
-    flat = MLPPolicy(float_space, 2).backbone
-    x = torch.tensor([[-5.0, 0.5, 5.0]])
-    torch.testing.assert_close(flat(x).pooled, flat.mlp(x))  # floats pass unscaled
+    float_policy = MLPPolicy(float_space, 2)  # float observations go in as they are
+    x = torch.tensor([[4.0, -3.0, 0.5]])
+    expected = float_policy.vf(float_policy.critic.mlp(x)).squeeze(-1)
+    torch.testing.assert_close(float_policy(x)[1], expected)
 
 
 def test_cnn_policy_embeds_each_channel_separately() -> None:

@@ -106,13 +106,15 @@ def test_the_last_step_depends_on_the_first_unless_an_episode_starts_between(nam
     _, value_changed, _ = policy.unroll(changed, state, starts)
     assert (value[-1, 0] - value_changed[-1, 0]).abs() > 1e-7  # BPTT path reaches step 0
     torch.testing.assert_close(value[2:, 1], value_changed[2:, 1])  # the reset cuts it
-    # and a gradient flows from the last step's value into the first step's computation
-    params = dict(policy.named_parameters())
-    first = policy.unroll(obs[:1], state, starts[:1])[1].sum()
-    last = value[-1, 0]
-    grads = torch.autograd.grad(last, list(params.values()), allow_unused=True)
-    assert any(g is not None and g.abs().sum() > 0 for g in grads)
-    assert first.requires_grad
+    # and BPTT's gradient of the last step's value reaches the state the first step takes, for
+    # env 0; not for env 1, whose episode restarted at t = 2 (a module whose first step does
+    # not matter fails the first check)
+    state = tuple(s.detach().clone().requires_grad_(True) for s in policy.initial_state(2))
+    _, value, _ = policy.unroll(obs, state, starts)
+    grads = torch.autograd.grad(value[-1].sum(), state, allow_unused=True)  # envs: rows
+    grads = [g for g in grads if g is not None]
+    assert sum(float(g[0].abs().sum()) for g in grads) > 0
+    assert all(float(g[1].abs().sum()) == 0 for g in grads)
 
 
 class _FeedForwardView(nn.Module):
@@ -249,6 +251,6 @@ def test_cue_recall_sweep_prints_runs_then_solved_seeds_per_agent() -> None:
     assert table[1].startswith("| lstm_max | ") and table[1].endswith("/1 |")
     bad = subprocess.run(
         [sys.executable, "scripts/cue_recall_sweep.py", "--seeds", "0"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=60,
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,  # a hang guard
     )  # fmt: skip
     assert bad.returncode == 2 and "--seeds" in bad.stderr.splitlines()[-1]
