@@ -48,6 +48,7 @@ from graphrl.models.frame_attention import FrameAttention
 from graphrl.models.layers import layer_init, mlp_trunk
 from graphrl.models.policy_backbones import RelationalBackbone
 from graphrl.nn.recurrent import RecurrentCore, State
+from graphrl.registry import factory_class
 
 __all__ = ["ActorCritic", "BackboneFactory", "CoreFactory"]
 
@@ -149,7 +150,7 @@ class ActorCritic(nn.Module):
     ) -> tuple[RecurrentCore, int]:
         """The core and its output width, checked against what the backbone gives."""
         if core_input is None:  # a core that reads only sets reads the entities
-            takes_vectors = getattr(getattr(core, "func", core), "takes_vectors", True)
+            takes_vectors = getattr(factory_class(core), "takes_vectors", True)
             core_input = "pooled" if takes_vectors else "entities"
             self.core_input = core_input
         if core_input == "entities" and entity_channels is None:

@@ -149,3 +149,16 @@ def test_the_shipped_lstm_config_solves_the_entity_set_memory_task(tmp_path) -> 
         cli = cli_main(args=args, run=False)
     quiet_trainer(max_epochs=-1, default_root_dir=tmp_path).fit(cli.model)
     assert cli.model.evaluate(episodes=100, greedy=True)["solve_rate"] >= 0.9
+
+
+def test_a_core_that_reads_only_sets_reads_the_entities_without_core_input(tmp_path) -> None:
+    """``core_input`` left out: the Mott core (sets only) reads the backbone's entities, through
+    the CLI's factories as through Python's."""
+    path = ROOT / "configs/minigrid/ppo_mott_memory.yaml"
+    text = path.read_text().replace("        core_input: entities\n", "")
+    assert "core_input" not in text
+    config = tmp_path / "mott.yaml"
+    config.write_text(text)
+    cli = cli_main(args=["--config", str(config), "--trainer.callbacks=[]",
+                         f"--trainer.default_root_dir={tmp_path}"], run=False)  # fmt: skip
+    assert cli.model.policy.core_input == "entities"
