@@ -351,7 +351,8 @@ class OnPolicyModule(LightningModule, ABC):
 
     def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Re-run the policy: ``(logprob [B], entropy [B], value [B])`` of ``actions [B, ...]``."""
-        params, value = (self._compiled_policy or self.policy)(obs)
+        compiled = self._compiled_policy
+        params, value = (self.policy if compiled is None else compiled)(obs)
         dist = self.action_spec.distribution(params)
         return dist.log_prob(actions), dist.entropy(), value
 
