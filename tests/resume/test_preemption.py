@@ -259,3 +259,66 @@ def test_slurm_requeue_signal_saves_requeues_and_the_requeued_job_resumes(
     assert configs == ["config-1.yaml", "config.yaml"]  # the first run's config kept
     assert min(i for _, _, i in _beats(beat)) == saved + 1
     assert metrics["samples_seen"] == STEPS_PER_ITERATION * ITERATIONS
+
+
+def _checkpointing_config(root: Path, beat: Path, every: int) -> dict:
+    """The 2-process DDP Box-World run of :func:`_config`, with periodic atomic checkpoints."""
+    config = _config(root, beat, devices=2)
+    config["trainer"]["callbacks"][0] = {
+        "class_path": "graphrl.checkpoints.Checkpoint",
+        "init_args": {"every_n_iterations": every},
+    }
+    return config
+
+
+def _reached(beat: Path) -> int:
+    done = _beats(beat)
+    return max((i for r, _, i in done if r == 0), default=0)
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_soak_three_sigkills_and_a_sigterm_lose_at_most_one_interval_each(tmp_path: Path) -> None:
+    """A DDP Box-World run SIGKILLed three times at random moments, then SIGTERMed, each time
+    resumed with ``--ckpt_path last``: it ends with the env steps of an uninterrupted run, and
+    no interruption loses more than one checkpoint interval of iterations (a SIGTERM, none)."""
+    import random
+
+    every = 4
+    root, beat = tmp_path / "runs", tmp_path / "beats.txt"
+    config = tmp_path / "ppo.yaml"
+    config.write_text(yaml.safe_dump(_checkpointing_config(root, beat, every)))
+    moments = random.Random(0)
+    resumed_from = 0
+    lost = []
+    for interruption in range(4):
+        flags = ["--ckpt_path", "last"] if interruption else []
+        if beat.exists():
+            beat.unlink()
+        proc = _fit(config, *flags)
+        _wait_for_progress(proc, beat, ranks=2, batches=moments.randint(every + 2, 3 * every))
+        reached = _reached(beat)
+        assert min(i for r, _, i in _beats(beat) if r == 0) == resumed_from + 1  # continued
+        signum = signal.SIGTERM if interruption == 3 else signal.SIGKILL
+        os.killpg(proc.pid, signum)
+        if signum == signal.SIGKILL:
+            proc.communicate(timeout=HANG_GUARD_S)
+        else:
+            _stop(proc, config)
+        checkpoints = sorted(root.glob("lightning_logs/version_*/checkpoints/last.ckpt"))
+        saved = max(
+            torch.load(p, weights_only=False)["on_policy"]["iteration"] for p in checkpoints
+        )
+        lost.append(_reached(beat) - saved)
+        assert _reached(beat) >= reached
+        resumed_from = saved
+    assert all(0 <= n <= every for n in lost[:3]), lost  # SIGKILL: at most one interval
+    assert lost[3] == 0, lost  # SIGTERM saves the batch it stopped at
+    beat.unlink()
+    proc = _fit(config, "--ckpt_path", "last")
+    _, err = proc.communicate(timeout=HANG_GUARD_S)
+    assert proc.returncode == 0, err
+    assert min(i for r, _, i in _beats(beat) if r == 0) == resumed_from + 1
+    metrics = sorted(root.glob("lightning_logs/version_*/metrics.json"))[-1]
+    fit = json.loads(metrics.read_text())["fit"]
+    assert fit["samples_seen"] == 2 * STEPS_PER_ITERATION * ITERATIONS  # the whole run's steps
