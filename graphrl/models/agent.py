@@ -50,13 +50,16 @@ from graphrl.models.policy_backbones import RelationalBackbone
 from graphrl.nn.recurrent import RecurrentCore, State
 from graphrl.registry import factory_class
 
-__all__ = ["ActorCritic", "BackboneFactory", "CoreFactory"]
+__all__ = ["ActorCritic", "BackboneFactory", "CoreFactory", "HeadFactory"]
 
 BackboneFactory = Callable[[gym.Space], nn.Module]
 """``backbone(observation_space) -> nn.Module`` giving a ``BackboneOutput``."""
 
 CoreFactory = Callable[[int], RecurrentCore]
 """``core(input_size) -> RecurrentCore``."""
+
+HeadFactory = Callable[[ActionSpec, int], nn.Module]
+"""``head(spec, in_channels) -> nn.Module`` giving ``spec``'s parameters ``[B, P]``."""
 
 
 class ActorCritic(nn.Module):
@@ -77,6 +80,10 @@ class ActorCritic(nn.Module):
         action_head: ``pooled`` (the head the action space implies) or ``pointer``
             (``Discrete`` actions that name an entity: one logit per entity, any entity count).
         hidden: Width of the MLP between features and heads (0: heads on the features).
+        head: ``head(spec, in_channels)``: a head of your own, called as ``head(features [B, W],
+            out)`` (``out`` the backbone's output) and giving the parameters ``[B, P]`` that
+            ``spec`` (:class:`~graphrl.models.distributions.ActionSpec`) reads; None: the head
+            the action space implies (see ``action_head``).
         critic: A separate backbone for the value (Stable-Baselines3's ``MlpPolicy`` keeps
             actor and critic apart); None: the value shares the backbone (and core).
 
@@ -95,6 +102,7 @@ class ActorCritic(nn.Module):
         core_input: Literal["pooled", "entities"] | None = None,
         action_head: Literal["pooled", "pointer"] = "pooled",
         hidden: int = 128,
+        head: HeadFactory | None = None,
         critic: BackboneFactory | None = None,
     ) -> None:
         super().__init__()
@@ -117,15 +125,18 @@ class ActorCritic(nn.Module):
             self.core, width = self._build_core(core, core_input, width, entity_channels)
         self.trunk, trunk_width = mlp_trunk(width, hidden)
         self.action_head = action_head
-        self.pi = build_action_head(
-            self.spec,
-            trunk_width,
-            pointer=action_head == "pointer",
-            entity_channels=entity_channels,
-            context_channels=width,
-            hidden=hidden or entity_channels or width,
-            skip_last_node=bool(getattr(self.backbone, "global_node", False)),
-        )
+        if head is not None:  # a head of the user's own, for this action space
+            self.pi: nn.Module = head(self.spec, trunk_width)
+        else:
+            self.pi = build_action_head(
+                self.spec,
+                trunk_width,
+                pointer=action_head == "pointer",
+                entity_channels=entity_channels,
+                context_channels=width,
+                hidden=hidden or entity_channels or width,
+                skip_last_node=bool(getattr(self.backbone, "global_node", False)),
+            )
         self.critic = None if critic is None else critic(observation_space)
         value_width = trunk_width if self.critic is None else self.critic.out_channels
         self.vf = layer_init(nn.Linear(value_width, 1), gain=1.0)

@@ -180,3 +180,34 @@ def test_unsupported_action_spaces_fail_in_one_line() -> None:
         ActionSpec.from_space(gym.spaces.Tuple([gym.spaces.Discrete(2)]))
     with pytest.raises(TypeError, match="accepted"):
         ActionSpec.from_space(gym.spaces.Box(0, 1, (2, 2)))  # a matrix of actions
+
+
+def test_a_head_of_ones_own_by_class_path_or_in_python(tmp_path: Path) -> None:
+    from toy_envs import TwoLayerLogits
+
+    from graphrl.cli import cli_main
+
+    env = gym.make(ENV, obs_kind="set", action_kind="discrete")
+    head = functools.partial(TwoLayerLogits, hidden=6)
+    agent = ActorCritic(env.observation_space, env.action_space, hidden=16, head=head)
+    assert isinstance(agent.pi, TwoLayerLogits) and agent.pi.net[0].out_features == 6
+    assert agent(torch.randn(3, 4, 3))[0].shape == (3, 4)
+    cli = cli_main(
+        args=[
+            "--model=graphrl.rl.PPO",
+            f"--model.env_id={ENV}",
+            '--model.env_kwargs={"obs_kind": "set"}',
+            "--model.policy=graphrl.models.ActorCritic",
+            "--model.policy.head=toy_envs.TwoLayerLogits",
+            "--model.policy.head.hidden=5",
+            "--model.num_envs=2",
+            "--model.num_steps=4",
+            "--model.total_timesteps=8",
+            "--model.num_minibatches=2",
+            f"--trainer.default_root_dir={tmp_path}",
+            "--trainer.callbacks=[]",
+        ],
+        run=False,
+    )
+    assert isinstance(cli.model.policy.pi, TwoLayerLogits)
+    assert cli.model.policy.pi.net[0].out_features == 5

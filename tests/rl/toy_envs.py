@@ -269,7 +269,6 @@ class CueRecall(gym.Env):
         return self._obs(), float(solved), True, False, {"solved": solved}
 
 
-
 class SetCueRecall(gym.Env):
     """:class:`CueRecall` as an entity set ``Box(2, 5)``: remember a cue seen on step 0 only.
 
@@ -398,6 +397,20 @@ class AllKinds(gym.Env):
         self.steps += 1
         done = self.steps >= self.length
         return self._obs(), reward, done, False, {}
+
+
+class TwoLayerLogits(nn.Module):
+    """A user's own policy head for ``Discrete`` actions: an MLP instead of one linear map
+    (``head(spec, in_channels)``, called as ``head(features, out)``)."""
+
+    def __init__(self, spec: Any, in_channels: int, hidden: int = 8) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_channels, hidden), nn.Tanh(), nn.Linear(hidden, spec.param_size)
+        )
+
+    def forward(self, features: Tensor, out: Any = None) -> Tensor:
+        return self.net(features)
 
 
 gym.register("Corridor-v0", entry_point=Corridor)
