@@ -9,9 +9,9 @@ Prints one JSON line per row, then a markdown table:
   with ``torch.utils.flop_counter``; every variant is timed on the same batch, so the variants'
   ratios compare their speed. Target: >= 0.40.
 - ``ddp2_vs_1``: env-steps/s of ``graphrl fit`` on that config with 2 DDP processes (gloo, one
-  torch thread and half the envs each) over 1 process with all the envs, the same number of
-  env steps; each from the run's own ``charts/SPS`` (steps since fit start / wall time, so
-  process start-up is not counted). Target: >= 1.8.
+  torch thread and the config's ``num_envs`` each: what ``make demo`` runs) over 1 process with
+  all of their envs, the same number of env steps; each from the run's own ``charts/SPS``
+  (steps since fit start / wall time, so process start-up is not counted). Target: >= 1.8.
 
     python scripts/bench_boxworld.py                 # both rows (about 4 minutes)
     python scripts/bench_boxworld.py --only update   # or --only ddp
@@ -35,21 +35,23 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from graphrl.envs.vector import env_spaces, make_vector_env
-from graphrl.models import GraphActorCritic
-from graphrl.nn import ProcessorConfig
+from graphrl.envs.vector import make_vector_env
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs/boxworld/ppo_attention.yaml"
 
 
-def shipped_policy() -> tuple[GraphActorCritic, dict]:
-    """The policy of ``CONFIG`` (built as the CLI builds it) and the PPO settings."""
-    model = yaml.safe_load(CONFIG.read_text())["model"]["init_args"]
-    init = dict(model["policy"]["init_args"])
-    init["processor"] = ProcessorConfig(**init["processor"])
-    space, num_actions = env_spaces(model["env_id"], model.get("env_kwargs"))
-    return GraphActorCritic(space, num_actions, **init), model
+def shipped_policy() -> tuple[torch.nn.Module, dict]:
+    """The policy of ``CONFIG``, built by the CLI from the config, and the PPO settings."""
+    from graphrl.cli import cli_main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cli = cli_main(
+            args=["--config", str(CONFIG), "--trainer.callbacks=[]", "--trainer.logger=false",
+                  f"--trainer.default_root_dir={tmp}"],
+            run=False,
+        )  # fmt: skip
+    return cli.model.policy, yaml.safe_load(CONFIG.read_text())["model"]["init_args"]
 
 
 def rollout_minibatch(model: dict) -> torch.Tensor:
@@ -157,9 +159,9 @@ def fit_sps(devices: int, num_envs: int, timesteps: int, out: Path) -> float:
 def ddp_row(timesteps: int) -> dict:
     _, model = shipped_policy()
     envs = model["num_envs"]
-    with tempfile.TemporaryDirectory() as tmp:
-        one = fit_sps(1, envs, timesteps, Path(tmp) / "one")
-        two = fit_sps(2, envs // 2, timesteps, Path(tmp) / "two")
+    with tempfile.TemporaryDirectory() as tmp:  # make demo: 2 processes, the config's envs each
+        one = fit_sps(1, 2 * envs, timesteps, Path(tmp) / "one")
+        two = fit_sps(2, envs, timesteps, Path(tmp) / "two")
     return {
         "name": "ddp2_vs_1",
         "env_steps": timesteps,
