@@ -60,20 +60,30 @@ class Comparison:
         for r in range(repeats):
             order = list(fns) if r % 2 == 0 else list(reversed(fns))
             for key in order:
+                _sync()
                 start = time.perf_counter()
                 for _ in range(calls[key]):
                     fns[key]()
+                _sync()
                 times[key].append((time.perf_counter() - start) / calls[key])
         ours, ref = statistics.median(times["ours"]), statistics.median(times["reference"])
         return {"name": self.name, "ours_s": ours, "reference_s": ref, "ratio": ours / ref}
+
+
+def _sync() -> None:
+    """Wait for queued CUDA kernels, so that a timed block holds its own work (no-op on CPU)."""
+    if torch.cuda.is_available() and torch.get_default_device().type == "cuda":
+        torch.cuda.synchronize()
 
 
 def _calls_per_block(fn: Callable[[], object], block_s: float) -> int:
     """Warm up ``fn`` and return how many calls fill about ``block_s`` seconds."""
     for _ in range(2):
         fn()
+    _sync()
     start = time.perf_counter()
     fn()
+    _sync()
     once = max(time.perf_counter() - start, 1e-7)
     return max(1, round(block_s / once))
 
@@ -317,7 +327,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     parser.add_argument(
         "--only", default="", help="comma-separated substrings: run the comparisons that match"
     )
+    parser.add_argument(
+        "--device", default="cpu", help="where tensors and modules are made (cpu, cuda)"
+    )
     args = parser.parse_args(argv)
+    torch.set_default_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
@@ -340,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         print(json.dumps(result), flush=True)
         results.append(result)
     header = (
-        f"B={args.batch}, d={args.dim}, heads={HEADS}, torch {torch.__version__}, "
+        f"B={args.batch}, d={args.dim}, heads={HEADS}, torch {torch.__version__}, {args.device}, "
         f"{torch.get_num_threads()} thread(s), median of {args.repeats} interleaved blocks; "
         "layers fwd+bwd, builds forward with edges materialised; ratio = ours / reference"
     )

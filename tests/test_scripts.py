@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,16 @@ def test_bench_layers_quick_prints_one_json_line_per_comparison_then_a_table() -
         assert math.isclose(r["ratio"], r["ours_s"] / r["reference_s"], rel_tol=1e-9)
     table = [line for line in lines if line.startswith("| ")]
     assert table[0].startswith("| comparison |") and len(table) == len(records) + 1
+
+
+def test_gpu_check_without_a_gpu_exits_0_with_one_line_saying_so() -> None:
+    """``scripts/gpu_check.sh`` on a machine (or a view of one) without CUDA: one JSON line."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHON": sys.executable}
+    done = subprocess.run(
+        ["bash", "scripts/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.strip().splitlines()
+    result = json.loads(line)
+    assert result["status"] == "skipped" and "no CUDA device" in result["reason"]
