@@ -57,12 +57,29 @@ _KNOWN_SUBCLASSES = re.compile(r", known subclasses: ([^)]*)\)$")
 _LIBRARIES = ("torch", "lightning", "pytorch_lightning", "torch_geometric", "torchmetrics")
 
 
-def _class_choices(name: str) -> list[str] | None:
-    """graphrl's classes for the class-path argument ``name`` (None: not one of them)."""
+_PART_REGISTRIES = {"backbone": "backbone", "critic": "backbone", "core": "core", "head": "head"}
+"""Class-path arguments of the agent whose choices are a registry's classes."""
+
+
+def _class_choices(name: str, text: str = "") -> list[str] | None:
+    """graphrl's classes for the class-path argument ``name`` (None: not one of them); the
+    agent's parts (``backbone``, ``core``, ``head``) list their registry's classes."""
     from graphrl import catalog
+    from graphrl.registry import Registry
 
     listed = {"model": catalog.models, "data": catalog.data_modules, "policy": catalog.policies}
-    return listed[name]() if name in listed else None
+    if name in listed:
+        return listed[name]()
+    kind = _PART_REGISTRIES.get(name)
+    if kind is None:
+        return None
+    if kind == "backbone" and "SetSpec" in text:  # the supervised classifier's backbone
+        kind = "set_backbone"
+    catalog.part_kinds()  # imports the modules that fill the registries
+    registry = Registry.all().get(kind)
+    if registry is None:
+        return None
+    return sorted({catalog.class_path(registry.get(n)) for n in registry.names()})
 
 
 class GraphRLHelpFormatter(DefaultHelpFormatter):
@@ -82,7 +99,7 @@ class GraphRLHelpFormatter(DefaultHelpFormatter):
             return text
         match = _KNOWN_SUBCLASSES.search(text)
         if match:
-            shown = _class_choices(name)
+            shown = _class_choices(name, text)
             if shown is None:
                 known = [p.strip() for p in match.group(1).split(",")]
                 shown = [p for p in known if p.split(".")[0] not in _LIBRARIES]

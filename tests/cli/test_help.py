@@ -130,3 +130,16 @@ def test_list_of_an_unknown_kind_is_one_line_naming_the_closest(capsys) -> None:
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "did you mean topology?" in err[0]
+
+
+def test_the_agents_part_arguments_name_their_registered_classes(capsys) -> None:
+    text = _flat(_help(capsys, "fit", "--model", "graphrl.rl.PPO", "--model.init_args.policy.help",
+                       "graphrl.models.ActorCritic"))  # fmt: skip
+    backbone = text[text.rindex("--policy.backbone BACKBONE") :]
+    backbone = backbone[: backbone.index("--policy.", 10)]
+    for name in ("graphrl.models.RelationalBackbone", "graphrl.models.FlatBackbone"):
+        assert name in backbone
+    assert "SetBackbone" not in backbone and "torch.nn" not in backbone
+    core = text[text.rindex("--policy.core CORE") :]
+    core = core[: core.index("--policy.", 10)]
+    assert "graphrl.nn.LSTMCore" in core and "graphrl.nn.MottQueryCore" in core
