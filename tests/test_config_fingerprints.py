@@ -53,3 +53,19 @@ def test_config_builds_the_same_model(path: Path, tmp_path: Path) -> None:
     if is_rl(path):
         for key, value in stored["losses"].items():
             assert math.isclose(now["losses"][key], value, rel_tol=1e-5, abs_tol=1e-7), key
+
+
+EARLIER = ROOT / "tests/fixtures/earlier_configs"
+
+
+@pytest.mark.parametrize("path", sorted(EARLIER.glob("*.yaml")), ids=lambda p: p.stem)
+def test_configs_of_earlier_releases_still_build_the_same_model(path: Path, tmp_path: Path) -> None:
+    """Configs written for the old agent classes (``GraphActorCritic``, ``RecurrentActorCritic``,
+    ``MottAttentionAgent``, ``MLPPolicy``, ``CNNPolicy``; copies of the shipped configs before
+    the one-agent refactor) load and build the fingerprinted model."""
+    torch.set_num_threads(1)
+    stored = STORED[path.stem.replace("_", "/", 1) + ".yaml"]
+    now = fingerprint(path, str(tmp_path))
+    assert now["parameters"] == stored["parameters"]
+    for key, value in stored["losses"].items():
+        assert math.isclose(now["losses"][key], value, rel_tol=1e-5, abs_tol=1e-7), key

@@ -35,6 +35,25 @@ __all__ = [
 ]
 
 
+_BACKBONE_ARGUMENTS = (
+    "channels",
+    "encoder",
+    "encoder_kwargs",
+    "topology",
+    "topology_kwargs",
+    "processor",
+    "readout",
+    "entities_key",
+    "globals_as",
+)
+
+
+def _backbone(arguments: dict[str, Any]) -> functools.partial:
+    """The :class:`RelationalBackbone` of an old class's arguments (those it shares with it)."""
+    shared = {k: arguments[k] for k in _BACKBONE_ARGUMENTS if k in arguments}
+    return functools.partial(RelationalBackbone, **shared)
+
+
 def _action_space(actions: int | gym.Space) -> gym.Space:
     """An action space from the old ``num_actions`` (an int: ``Discrete(n)``) or a space."""
     return gym.spaces.Discrete(actions) if isinstance(actions, int) else actions
@@ -60,18 +79,7 @@ class GraphActorCritic(ActorCritic):
         entities_key: str | None = None,
         globals_as: str = "node",
     ) -> None:
-        backbone = functools.partial(
-            RelationalBackbone,
-            channels=channels,
-            encoder=encoder,
-            encoder_kwargs=encoder_kwargs,
-            topology=topology,
-            topology_kwargs=topology_kwargs,
-            processor=processor,
-            readout=readout,
-            entities_key=entities_key,
-            globals_as=globals_as,
-        )
+        backbone = _backbone(locals())
         super().__init__(
             observation_space,
             _action_space(num_actions),
@@ -101,16 +109,7 @@ class RecurrentActorCritic(ActorCritic):
         core_input: str = "pooled",
         hidden: int = 128,
     ) -> None:
-        backbone = functools.partial(
-            RelationalBackbone,
-            channels=channels,
-            encoder=encoder,
-            encoder_kwargs=encoder_kwargs,
-            topology=topology,
-            topology_kwargs=topology_kwargs,
-            processor=processor,
-            readout=readout,
-        )
+        backbone = _backbone(locals())
         super().__init__(
             observation_space,
             _action_space(num_actions),
@@ -141,13 +140,7 @@ class MottAttentionAgent(ActorCritic):
         hidden: int = 128,
         pooled_input: bool = False,
     ) -> None:
-        backbone = functools.partial(
-            RelationalBackbone,
-            channels=channels,
-            encoder=encoder,
-            encoder_kwargs=encoder_kwargs,
-            processor=processor,
-        )
+        backbone = _backbone(locals())
         core = functools.partial(
             MottQueryCore,
             num_queries=num_queries,
