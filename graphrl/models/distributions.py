@@ -20,6 +20,7 @@ stored and scored unclipped, clipped to the space's bounds only when handed to t
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -187,8 +188,14 @@ class ActionSpec:
         if self.kind == "box":
             low, high = self.space.low, self.space.high  # type: ignore[attr-defined]
             return np.clip(array, low, high).astype(self.space.dtype)
+        return array + self._start if self._start is not None else array
+
+    @functools.cached_property
+    def _start(self) -> np.ndarray | None:
+        """The discrete space's ``start`` offset, or None when it is 0 (read once, not per
+        step)."""
         start = np.asarray(self.space.start)  # type: ignore[attr-defined]
-        return array + start if start.any() else array
+        return start if start.any() else None
 
     def check_params(self, params: Tensor, batch: int) -> None:
         """Raise one line unless ``params`` is ``[batch, param_size]``."""

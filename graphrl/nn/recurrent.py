@@ -119,7 +119,10 @@ class RecurrentCore(nn.Module, ABC):
             ``(output, state, weights [B, P, K], titles)``: one panel ``p`` per query or memory
             slot, its weight on each of the ``K`` inputs, and a title per panel.
         """
-        raise NotImplementedError(f"{type(self).__name__} declares no attention over its input")
+        raise ValueError(
+            f"{type(self).__name__} gives no attention over its input (returns_attention is "
+            "False): draw attention from the backbone's layers or use a core that declares it"
+        )
 
     def forward(
         self, x: Tensor, state: State | None = None, mask: Tensor | None = None
